@@ -1,0 +1,163 @@
+"""`lai`: run the instructor loop.
+
+    lai run                                  # the embedded default: SmolLM2-135M on `arith`
+    lai run config.yaml --strategy lec --max-iterations 2 --set instruct.budget=200
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from lai.tools.errors import LaiError
+
+console = Console()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LaiError as e:
+        console.print(f"[red]error:[/] {e}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lai", description="LLMs-as-Instructors: improve a small model from its errors.")
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the loop (evaluate → instruct → generate → train → repeat)")
+    run.add_argument("config", nargs="?", help="YAML config (default: the embedded default)")
+    run.add_argument("--strategy", choices=["le", "lec", "random"], help="instruct.strategy")
+    run.add_argument("--max-iterations", type=int, help="loop.max_iterations")
+    run.add_argument("--task", help="task.name")
+    run.add_argument("--model", help="target.model (HF id, local dir, or smollm2-135m-instruct)")
+    run.add_argument("--run-id", help="run.run_id (folder name under run.runs_dir)")
+    run.add_argument("--runs-dir", help="run.runs_dir")
+    run.add_argument("--seed", type=int, help="run.seed")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="any config key, e.g. --set instruct.budget=200 (repeatable)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_run)
+    tasks = sub.add_parser("tasks", help="list the registered tasks")
+    tasks.set_defaults(func=lambda a: _print_tasks())
+    return p
+
+
+def _flag_overrides(args: argparse.Namespace) -> list[str]:
+    flags = {"strategy": "instruct.strategy", "max_iterations": "loop.max_iterations",
+             "task": "task.name", "model": "target.model", "run_id": "run.run_id",
+             "runs_dir": "run.runs_dir", "seed": "run.seed"}
+    return [f"{key}={getattr(args, name)}" for name, key in flags.items()
+            if getattr(args, name) is not None]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lai.graph.config import dump_config, load_config
+    from lai.tools.jsonl import atomic_write_text
+
+    cfg = load_config(args.config, [*_flag_overrides(args), *args.overrides])
+    run_id = cfg.run.run_id or f"{cfg.task.name}-{cfg.instruct.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = cfg.run.runs_dir / run_id
+    if (run_dir / "state.sqlite").exists():
+        raise LaiError(f"run {run_id!r} already exists in {cfg.run.runs_dir}; pick another --run-id")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    return _execute(cfg, run_dir, quiet=args.quiet)
+
+
+def _execute(cfg, run_dir: Path, quiet: bool) -> int:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from lai.agents.llm import describe, make_llm
+    from lai.graph.build import build_graph, recursion_limit
+    from lai.graph.context import Context
+    from lai.graph.ui import UI
+    from lai.tools.tasks import get_task
+    from lai.training.target import resolve_model
+
+    started = time.time()
+    ui = UI(console, quiet=quiet)
+    task = get_task(cfg.task.name, **cfg.task.options)
+    roles = [] if cfg.instruct.strategy == "random" else ["analyst", "generator"]
+    specs = {role: cfg.roles.resolve(role) for role in roles}
+    ui.info(f"run [bold]{run_dir}[/]: task {task.name}, strategy {cfg.instruct.strategy}, target {cfg.target.model}")
+    for role, spec in specs.items():
+        ui.info(f"  {role:<9} → {describe(spec)}")
+    if not roles:
+        ui.info("  control run: samples drawn at random from the task, no instructor")
+    with console.status("preparing the target model (first use converts it once)"):
+        model_path = resolve_model(cfg.target.model, cfg.run.cache_dir)
+    llms = {role: make_llm(spec, cfg.task.options) for role, spec in specs.items()}
+    ctx = Context(cfg=cfg, run_dir=run_dir, task=task, model_path=str(model_path), llms=llms, ui=ui)
+    conn = sqlite3.connect(run_dir / "state.sqlite", check_same_thread=False)
+    graph = build_graph(ctx, SqliteSaver(conn))
+    config = {"configurable": {"thread_id": run_dir.name},
+              "recursion_limit": recursion_limit(cfg.loop.max_iterations)}
+    final = graph.invoke({}, config)
+    conn.close()
+    _finish(run_dir, final, time.time() - started)
+    return 0
+
+
+def _finish(run_dir: Path, state: dict, seconds: float) -> None:
+    from lai.tools.jsonl import write_json
+
+    peak_gib = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 2**20
+    console.print(results_table(state["history"]))
+    test = state.get("test", {})
+    console.print(f"stopped: {state.get('stop_reason')}")
+    console.print(f"test accuracy: base {test.get('baseline', float('nan')):.3f} → "
+                  f"best (round {state['best_iteration']}) {test.get('best', float('nan')):.3f}")
+    console.print(f"best adapter: {state['best_adapter'] or '(none: the base model stayed best)'}")
+    console.print(f"wall time {seconds / 60:.1f} min, peak memory {peak_gib:.2f} GiB; "
+                  f"files in {run_dir}")
+    metrics_path = run_dir / "metrics.json"
+    import json
+
+    metrics = json.loads(metrics_path.read_text())
+    metrics.update(wall_minutes=round(seconds / 60, 2), peak_memory_gib=round(peak_gib, 2))
+    write_json(metrics_path, metrics)
+
+
+def results_table(history: list[dict]) -> Table:
+    """Per-round table: validation accuracy, errors found, samples, train loss, minutes."""
+    table = Table(title="llms-as-instructors")
+    for col in ("round", "validation", "mining", "errors", "selected", "generated", "kept",
+                "train loss", "minutes", "best"):
+        table.add_column(col, justify="right")
+    for row in history:
+        def f(key, fmt="{}"):
+            v = row.get(key)
+            return "-" if v is None else fmt.format(v)
+        note = row.get("error")
+        table.add_row(
+            "base" if row["iteration"] == 0 else str(row["iteration"]),
+            f("validation", "{:.3f}") if not note else f"[red]{note[:30]}[/]",
+            f("mining", "{:.3f}"), f("errors"), f("selected"), f("generated"), f("kept"),
+            f("train_loss", "{:.3f}"), f("minutes", "{:.1f}"), "✓" if row.get("kept_as_best") else "",
+        )
+    return table
+
+
+def _print_tasks() -> int:
+    from lai.tools.tasks import task_names
+
+    for name in task_names():
+        console.print(name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""`LaiConfig`: the whole run's settings, composed from each room's own section.
+
+Built from YAML plus `--set key=value` overrides and validated with `extra="forbid"`, so a
+misspelt key fails at start with its dotted name, before any model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lai.agents.llm import OFFLINE, ROLES, RolesConfig
+from lai.tools.errors import LaiError
+from lai.tools.generation import GenerationConfig
+from lai.training.config import TrainConfig
+
+_STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("LAI_CACHE_DIR", Path.home() / ".cache" / "lai"))
+
+
+class RunConfig(BaseModel):
+    model_config = _STRICT
+    runs_dir: Path = Path("runs")
+    """Folder holding one sub-folder per run."""
+    run_id: str | None = None
+    """Name of this run's folder; None = `<task>-<strategy>-<date-time>`."""
+    seed: int = 0
+    """Seeds error selection, replay sampling and training."""
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    """Converted models live here (`$LAI_CACHE_DIR`, default ~/.cache/lai)."""
+
+
+class TargetConfig(BaseModel):
+    model_config = _STRICT
+    model: str = "smollm2-135m-instruct"
+    """Hugging Face id, local directory, or `smollm2-135m-instruct` (embedded, no download)."""
+    dtype: Literal["auto", "bfloat16", "float32", "float16"] = "auto"
+    """`auto` = bf16 where the hardware runs it natively, else fp32."""
+
+
+class TaskConfig(BaseModel):
+    model_config = _STRICT
+    name: str = "arith"
+    """A registered task (`lai run --help` lists them)."""
+    options: dict[str, Any] = {}
+    """Passed to the task's constructor (for `arith`: seed, n_mining, n_validation, n_test)."""
+    limits: dict[Literal["mining", "validation", "test"], int | None] = {}
+    """Use only the first N items of a split; missing or None = all."""
+
+
+class InstructConfig(BaseModel):
+    model_config = _STRICT
+    strategy: Literal["le", "lec", "random"] = "le"
+    """`le`: each error alone; `lec`: with its k nearest right answers; `random`: control that
+    trains on as many samples drawn at random from the task, no error information."""
+    k: int = Field(2, ge=1, le=8)
+    """LEC: correctly answered neighbours shown with each error (paper: 2-3)."""
+    max_errors: int = Field(64, gt=0)
+    """Errors analysed per iteration (chosen at random, seeded, when there are more)."""
+    budget: int = Field(320, gt=0)
+    """New samples kept per iteration at most (paper: ~3000 per dataset)."""
+
+
+class LoopConfig(BaseModel):
+    model_config = _STRICT
+    max_iterations: int = Field(3, gt=0)
+    """Instruct-train rounds at most."""
+    patience: int = Field(1, gt=0)
+    """Stop after this many rounds in a row without a validation gain of `min_delta`."""
+    min_delta: float = Field(0.005, ge=0.0)
+    """Smallest validation-accuracy gain that counts as an improvement (fraction, 0.005 = 0.5 pt)."""
+    target_accuracy: float | None = Field(None, gt=0.0, le=1.0)
+    """Stop once validation accuracy reaches this; None = no target."""
+
+
+class LaiConfig(BaseModel):
+    model_config = _STRICT
+    run: RunConfig = RunConfig()
+    target: TargetConfig = TargetConfig()
+    task: TaskConfig = TaskConfig()
+    generation: GenerationConfig = GenerationConfig()
+    instruct: InstructConfig = InstructConfig()
+    roles: RolesConfig = RolesConfig()
+    train: TrainConfig = TrainConfig()
+    loop: LoopConfig = LoopConfig()
+
+    @model_validator(mode="after")
+    def _offline_only_for_arith(self) -> "LaiConfig":
+        if self.task.name != "arith":
+            for role in ROLES:
+                if self.roles.resolve(role).model == OFFLINE and role != "judge":
+                    raise ValueError(
+                        f"roles.{role} uses the offline rule-based instructor, which only knows "
+                        f"the built-in `arith` task, not {self.task.name!r}: set "
+                        f"roles.default.model to an LLM (e.g. openai:gpt-4o-mini)"
+                    )
+        return self
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> LaiConfig:
+    """Read YAML (optional), apply `key.sub=value` overrides, validate.
+
+    Raises:
+        LaiError: naming the file, the bad key and what was expected.
+    """
+    data: dict[str, Any] = {}
+    where = str(path) if path else "defaults"
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise LaiError(f"config file not found: {path}") from None
+        except yaml.YAMLError as e:
+            raise LaiError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise LaiError(f"{path}: expected a mapping of sections at the top, got {type(data).__name__}")
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key:
+            raise LaiError(f"--set {override!r}: expected key.path=value, e.g. loop.max_iterations=2")
+        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+    try:
+        return LaiConfig.model_validate(data)
+    except ValidationError as e:
+        raise LaiError(f"invalid config ({where}):\n" + _explain(e)) from None
+
+
+def dump_config(cfg: LaiConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise LaiError(f"--set {key}: {part!r} is not a section")
+    node[parts[-1]] = value
+
+
+def _explain(e: ValidationError) -> str:
+    lines = []
+    for err in e.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  `{key}`: unknown key (check the spelling; see docs/config.md)")
+        else:
+            got = f" (got {err['input']!r})" if not isinstance(err.get("input"), dict) else ""
+            lines.append(f"  `{key}`: {err['msg']}{got}")
+    return "\n".join(lines)

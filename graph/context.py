@@ -1,0 +1,55 @@
+"""What every node needs, built once per run: config, task, role models, the UI, and the
+evaluation helper that loads the target with an adapter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lai.agents.evaluator import EvalReport, Evaluator
+from lai.graph.config import LaiConfig
+from lai.graph.ui import UI
+from lai.tools.generation import HFBackend
+from lai.tools.tasks.base import Item, Task
+
+
+@dataclass
+class Context:
+    cfg: LaiConfig
+    run_dir: Path
+    task: Task
+    model_path: str
+    """Resolved target model: a local folder or a Hugging Face id."""
+    llms: dict[str, Any]
+    """Role name → chat model (absent for the `random` control)."""
+    ui: UI = field(default_factory=UI)
+    _splits: dict[str, list[Item]] = field(default_factory=dict)
+
+    def items(self, split: str) -> list[Item]:
+        """A split's items, loaded once, cut to `task.limits`."""
+        if split not in self._splits:
+            self._splits[split] = self.task.load(split, self.cfg.task.limits.get(split))
+        return self._splits[split]
+
+    def iter_dir(self, iteration: int) -> Path:
+        path = self.run_dir / f"iter_{iteration:03d}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def evaluate(self, split: str, adapter: str | None, out_path: Path) -> EvalReport:
+        """Run the target (base + adapter) on a split with a progress bar."""
+        from lai.training.target import load_target
+
+        items = self.items(split)
+        import torch
+
+        dtype = None if self.cfg.target.dtype == "auto" else getattr(torch, self.cfg.target.dtype)
+        model, tokenizer = load_target(self.model_path, adapter_dir=adapter, dtype=dtype)
+        backend = HFBackend(model, tokenizer, self.cfg.generation)
+        evaluator = Evaluator(self.task, backend, self.cfg.generation)
+        label = f"evaluate {split}" + (" (base)" if adapter is None else "")
+        with self.ui.bar(label, len(items)) as advance:
+            report = evaluator.run(items, split, out_path, advance)
+        del model
+        return report

@@ -1,0 +1,213 @@
+"""The loop's nodes. Each reads a few state keys, calls one agent or tool, writes its files in
+the round's folder and returns only the keys it changed."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from lai.agents.data_generator import DataGenerator
+from lai.agents.instructor import Instructor
+from lai.graph.context import Context
+from lai.graph.state import LoopState
+from lai.graph.stopping import decide as stopping_rule
+from lai.tools.curation import curate
+from lai.tools.jsonl import read_jsonl, write_json, write_jsonl
+from lai.tools.retrieval import nearest
+
+
+def baseline(state: LoopState, *, ctx: Context) -> dict:
+    """Score the untouched base model on validation and test: the bar to beat."""
+    d = ctx.iter_dir(0)
+    val = ctx.evaluate("validation", None, d / "eval_validation.jsonl")
+    test = ctx.evaluate("test", None, d / "eval_test.jsonl")
+    row = {"iteration": 0, "validation": val.accuracy, "kept_as_best": True, "minutes": 0.0}
+    ctx.ui.info(f"baseline: validation {val.accuracy:.3f}, test {test.accuracy:.3f}")
+    return {"iteration": 1, "history": [row], "best_iteration": 0, "best_adapter": None,
+            "best_score": val.accuracy, "stale": 0, "stop_reason": None,
+            "test": {"baseline": test.accuracy}}
+
+
+def mine(state: LoopState, *, ctx: Context) -> dict:
+    """Run the best model so far on the mining split; keep its right and wrong answers."""
+    k = state["iteration"]
+    d = ctx.iter_dir(k)
+    ctx.ui.info(f"[bold]round {k}[/] (from {'base model' if not state['best_adapter'] else 'round ' + str(state['best_iteration'])})")
+    report = ctx.evaluate("mining", state["best_adapter"], d / "eval_mining.jsonl")
+    rows = read_jsonl(report.path)
+    write_jsonl(d / "mine_right.jsonl", [r for r in rows if r["correct"]])
+    write_jsonl(d / "mine_wrong.jsonl", [r for r in rows if not r["correct"]])
+    current = {"iteration": k, "started": time.time(), "mining": report.accuracy,
+               "errors": report.n - report.n_correct}
+    return {"iter_dir": str(d), "current": current, "candidate_adapter": None}
+
+
+def select(state: LoopState, *, ctx: Context) -> dict:
+    """Pick this round's errors (seeded sample) and, for LEC, each one's k nearest right answers."""
+    d, cfg = Path(state["iter_dir"]), ctx.cfg
+    by_id = {it["id"]: it for it in ctx.items("mining")}
+    wrong, right = read_jsonl(d / "mine_wrong.jsonl"), read_jsonl(d / "mine_right.jsonl")
+    rng = random.Random(cfg.run.seed * 1_000 + state["iteration"])
+    chosen = rng.sample(wrong, min(cfg.instruct.max_errors, len(wrong)))
+    neighbours = [[] for _ in chosen]
+    if cfg.instruct.strategy == "lec" and chosen and right:
+        idx, scores = nearest([e["question"] for e in chosen], [r["question"] for r in right],
+                              cfg.instruct.k)
+        neighbours = [[{"item": by_id[right[j]["id"]], "response": right[j]["response"],
+                        "similarity": round(float(s), 4)} for j, s in zip(row_i, row_s)]
+                      for row_i, row_s in zip(idx, scores)]
+    selected = [{"id": e["id"], "item": by_id[e["id"]], "response": e["response"],
+                 "extracted": e["extracted"], "neighbours": n} for e, n in zip(chosen, neighbours)]
+    write_jsonl(d / "selected.jsonl", selected)
+    return {"current": {**state["current"], "selected": len(selected)}}
+
+
+def instruct(state: LoopState, *, ctx: Context) -> dict:
+    """The analyst names each selected error (LE or LEC). Skipped by the random control."""
+    d, cfg = Path(state["iter_dir"]), ctx.cfg
+    if cfg.instruct.strategy == "random":
+        return {}
+    selected = read_jsonl(d / "selected.jsonl")
+    instructor = Instructor(ctx.llms["analyst"], ctx.task, cfg.instruct.strategy,
+                            cfg.roles.resolve("analyst").concurrency or 1)
+    with ctx.ui.bar("analyse errors", len(selected)) as advance:
+        counts = instructor.analyse(selected, d / "analyses.jsonl", advance)
+    return {"current": {**state["current"], **counts}}
+
+
+def generate(state: LoopState, *, ctx: Context) -> dict:
+    """The generator writes new samples for each analysis (the control samples the task)."""
+    d, cfg = Path(state["iter_dir"]), ctx.cfg
+    budget = cfg.instruct.budget
+    if cfg.instruct.strategy == "random":
+        seed = cfg.run.seed * 1_000 + state["iteration"]
+        samples = ctx.task.sample(budget + budget // 4, seed=seed)
+        for item in samples:
+            item["source_error"] = "random"
+        write_jsonl(d / "generated.jsonl", samples)
+        counts = {"generated": len(samples)}
+    else:
+        analyses = read_jsonl(d / "analyses.jsonl")
+        generator = DataGenerator(ctx.llms["generator"], ctx.task,
+                                  cfg.roles.resolve("generator").concurrency or 1)
+        with ctx.ui.bar("generate samples", sum(a["ok"] for a in analyses)) as advance:
+            counts = generator.generate(analyses, budget, d / "generated.jsonl",
+                                        d / "generator_calls.jsonl", advance)
+    return {"current": {**state["current"], **counts}}
+
+
+def curate_samples(state: LoopState, *, ctx: Context) -> dict:
+    """Verify, dedup and decontaminate the new samples; cap them at the round's budget."""
+    d, k = Path(state["iter_dir"]), state["iteration"]
+    seen = {ctx.task.signature(s) for j in range(1, k)
+            for s in _read_if_exists(ctx.iter_dir(j) / "kept.jsonl")}
+    held_out = {ctx.task.signature(it) for split in ("validation", "test") for it in ctx.items(split)}
+    kept, rejected, counts = curate(ctx.task, read_jsonl(d / "generated.jsonl"),
+                                    ctx.cfg.instruct.budget, seen, held_out)
+    write_jsonl(d / "kept.jsonl", kept)
+    write_jsonl(d / "rejected.jsonl", rejected)
+    ctx.ui.info(f"  kept {counts['kept']} samples, rejected {counts['rejected']}: "
+                + ", ".join(f"{r} {n}" for r, n in counts.items() if r not in ("kept", "rejected")))
+    return {"current": {**state["current"], "kept": counts["kept"], "rejected": counts}}
+
+
+def train(state: LoopState, *, ctx: Context) -> dict:
+    """LoRA SFT on the kept samples plus replay, from the best adapter, in a child process.
+    A failed training is recorded as this round's error, not a crash of the run."""
+    from lai.training.sft import TrainingFailed, run_training_subprocess
+
+    d, k, cfg = Path(state["iter_dir"]), state["iteration"], ctx.cfg
+    kept = read_jsonl(d / "kept.jsonl")
+    earlier = [s for j in range(1, k) for s in _read_if_exists(ctx.iter_dir(j) / "kept.jsonl")]
+    rng = random.Random(cfg.run.seed * 1_000 + k)
+    replay = rng.sample(earlier, min(len(earlier), round(cfg.train.replay_fraction * len(kept))))
+    rows = [{"prompt": ctx.task.prompt(s),
+             "completion": [{"role": "assistant", "content": ctx.task.completion(s)}]}
+            for s in kept + replay]
+    current = {**state["current"], "train_samples": len(rows), "replay": len(replay)}
+    if not kept:
+        return {"current": {**current, "error": "no samples to train on"}}
+    write_jsonl(d / "train.jsonl", rows)
+    job = {"cfg": cfg.train.model_dump(mode="json"), "model_path": ctx.model_path,
+           "train_path": str(d / "train.jsonl"), "out_dir": str(d / "adapter"),
+           "init_adapter": state["best_adapter"], "log_path": str(d / "train_log.jsonl")}
+    with ctx.ui.bar("train LoRA", cfg.train.epochs) as advance:
+        done = [0]
+
+        def on_progress(rec: dict) -> None:
+            if "step" in rec and "max_steps" in rec:
+                loss = f"loss {rec['loss']:.3f}" if rec.get("loss") is not None else None
+                advance(rec["step"] - done[0], note=loss, total=rec["max_steps"])
+                done[0] = rec["step"]
+
+        try:
+            summary = run_training_subprocess(job, d / "train_job.json", d / "train_stdout.log",
+                                              on_progress=on_progress)
+        except TrainingFailed as e:
+            ctx.ui.info(f"[red]training failed[/] (round {k}): {e}")
+            return {"current": {**current, "error": f"training failed: {e}"}}
+    current["train_loss"] = summary.get("train_loss")
+    return {"candidate_adapter": str(d / "adapter"), "current": current}
+
+
+def validate(state: LoopState, *, ctx: Context) -> dict:
+    """Score this round's adapter on validation."""
+    if not state.get("candidate_adapter"):
+        return {"current": {**state["current"], "validation": None}}
+    report = ctx.evaluate("validation", state["candidate_adapter"],
+                          Path(state["iter_dir"]) / "eval_validation.jsonl")
+    return {"current": {**state["current"], "validation": report.accuracy}}
+
+
+def decide(state: LoopState, *, ctx: Context) -> dict:
+    """Keep or roll back this round's adapter and choose: another round, or stop."""
+    cur, k = state["current"], state["iteration"]
+    verdict = stopping_rule(cur.get("validation"), state["best_score"], state["stale"], k,
+                            ctx.cfg.loop)
+    row = {**cur, "kept_as_best": verdict.keep,
+           "minutes": round((time.time() - cur.pop("started", time.time())) / 60, 2)}
+    update = {"history": state["history"] + [row], "stale": verdict.stale,
+              "stop_reason": verdict.stop_reason, "iteration": k + 1}
+    if verdict.keep:
+        update.update(best_iteration=k, best_adapter=state["candidate_adapter"],
+                      best_score=cur["validation"])
+    ctx.ui.info(f"  round {k}: validation {_fmt(cur.get('validation'))} "
+                f"({'kept as best' if verdict.keep else 'rolled back'})")
+    write_metrics(ctx, {**state, **update})
+    return update
+
+
+def route(state: LoopState) -> str:
+    return "final_test" if state.get("stop_reason") else "mine"
+
+
+def final_test(state: LoopState, *, ctx: Context) -> dict:
+    """Score the best adapter once on the test split."""
+    test = dict(state["test"])
+    if state["best_adapter"]:
+        report = ctx.evaluate("test", state["best_adapter"],
+                              ctx.iter_dir(state["best_iteration"]) / "eval_test.jsonl")
+        test["best"] = report.accuracy
+    else:
+        test["best"] = test["baseline"]
+    write_metrics(ctx, {**state, "test": test})
+    return {"test": test}
+
+
+def write_metrics(ctx: Context, state: dict) -> None:
+    write_json(ctx.run_dir / "metrics.json", {
+        "run_id": ctx.run_dir.name, "task": ctx.cfg.task.name,
+        "strategy": ctx.cfg.instruct.strategy, "history": state["history"],
+        "best_iteration": state["best_iteration"], "best_adapter": state["best_adapter"],
+        "best_validation": state["best_score"], "stop_reason": state.get("stop_reason"),
+        "test": state.get("test", {}),
+    })
+
+
+def _read_if_exists(path: Path) -> list[dict]:
+    return read_jsonl(path) if path.exists() else []
+
+
+def _fmt(x: float | None) -> str:
+    return "failed" if x is None else f"{x:.3f}"

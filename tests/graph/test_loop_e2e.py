@@ -1,0 +1,66 @@
+"""One real round of the loop on a tiny split: the embedded SmolLM2, the offline instructor,
+real LoRA training in a child process, the SQLite checkpointer, through the CLI."""
+
+import json
+import sqlite3
+
+import pytest
+
+from lai.graph.build import build_graph
+from lai.graph.cli import main
+
+TINY = [
+    "task.options.n_mining=24", "task.options.n_validation=8", "task.options.n_test=8",
+    "generation.max_new_tokens=48", "generation.batch_size=8",
+    "instruct.max_errors=4", "instruct.budget=12",
+    "train.epochs=1", "train.batch_size=4", "train.max_length=192",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["lec"])
+def test_one_round_end_to_end(tmp_path, strategy):
+    rc = main(["run", "--strategy", strategy, "--max-iterations", "1", "--runs-dir", str(tmp_path),
+               "--run-id", "tiny", "--quiet", *sum((["--set", s] for s in TINY), [])])
+    assert rc == 0
+    run = tmp_path / "tiny"
+    for name in ("config.yaml", "state.sqlite", "metrics.json", "iter_000/eval_validation.jsonl",
+                 "iter_000/eval_test.jsonl"):
+        assert (run / name).exists(), name
+    it = run / "iter_001"
+    for name in ("eval_mining.jsonl", "mine_right.jsonl", "mine_wrong.jsonl", "selected.jsonl",
+                 "analyses.jsonl", "generated.jsonl", "kept.jsonl", "rejected.jsonl",
+                 "train.jsonl", "train_log.jsonl", "adapter/adapter_config.json",
+                 "eval_validation.jsonl", "eval_validation.summary.json"):
+        assert (it / name).exists(), name
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [r["iteration"] for r in metrics["history"]] == [0, 1]
+    round1 = metrics["history"][1]
+    assert round1["selected"] == min(4, round1["errors"])
+    assert 0 < round1["kept"] <= 12 and round1["train_loss"] is not None
+    assert metrics["stop_reason"]  # max_iterations=1, or patience if the round did not gain
+    assert set(metrics["test"]) == {"baseline", "best"}
+
+    selected = [json.loads(line) for line in (it / "selected.jsonl").open()]
+    assert all(len(s["neighbours"]) == 2 for s in selected)  # LEC, k=2
+    analyses = [json.loads(line) for line in (it / "analyses.jsonl").open()]
+    assert all("offline rule-based" not in (a["reply"] or "") or a["ok"] for a in analyses)
+    assert all(a["category"] for a in analyses if a["ok"])
+
+    summary = json.loads((it / "eval_validation.summary.json").read_text())
+    assert summary["generation"]["max_new_tokens"] == 48
+    with sqlite3.connect(run / "state.sqlite") as db:  # checkpoints are keyed by the run id
+        threads = {t for (t,) in db.execute("select distinct thread_id from checkpoints")}
+    assert threads == {"tiny"}
+
+
+def test_graph_topology():
+    from unittest.mock import MagicMock
+
+    graph = build_graph(MagicMock())
+    edges = {(e.source, e.target) for e in graph.get_graph().edges}
+    chain = ["__start__", "baseline", "mine", "select", "instruct", "generate", "curate", "train",
+             "validate", "decide"]
+    assert set(zip(chain, chain[1:])) <= edges
+    assert {("decide", "mine"), ("decide", "final_test"), ("final_test", "__end__")} <= edges
