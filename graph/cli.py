@@ -86,6 +86,9 @@ def _execute(cfg, run_dir: Path, quiet: bool) -> int:
     from lai.tools.tasks import get_task
     from lai.training.target import resolve_model
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own bars say what is loading and why
     started = time.time()
     ui = UI(console, quiet=quiet)
     task = get_task(cfg.task.name, **cfg.task.options)

@@ -48,7 +48,7 @@ class TargetConfig(BaseModel):
 class TaskConfig(BaseModel):
     model_config = _STRICT
     name: str = "arith"
-    """A registered task (`lai run --help` lists them)."""
+    """A registered task (`lai tasks` lists them)."""
     options: dict[str, Any] = {}
     """Passed to the task's constructor (for `arith`: seed, n_mining, n_validation, n_test)."""
     limits: dict[Literal["mining", "validation", "test"], int | None] = {}
@@ -64,7 +64,7 @@ class InstructConfig(BaseModel):
     """LEC: correctly answered neighbours shown with each error (paper: 2-3)."""
     max_errors: int = Field(64, gt=0)
     """Errors analysed per iteration (chosen at random, seeded, when there are more)."""
-    budget: int = Field(320, gt=0)
+    budget: int = Field(256, gt=0)
     """New samples kept per iteration at most (paper: ~3000 per dataset)."""
 
 
@@ -155,4 +155,26 @@ def _explain(e: ValidationError) -> str:
         else:
             got = f" (got {err['input']!r})" if not isinstance(err.get("input"), dict) else ""
             lines.append(f"  `{key}`: {err['msg']}{got}")
+    return "\n".join(lines)
+
+
+def config_reference() -> str:
+    """Markdown table of every key, its default and its docstring (docs/config.md is this)."""
+    lines = ["# Configuration reference", "",
+             "Every key of `lai run`'s YAML config; set any one from the command line with",
+             "`--set section.key=value`. Generated from the pydantic models by",
+             "`python -c 'from lai.graph.config import config_reference as r; print(r(), end=\"\")' > docs/config.md`.",
+             ""]
+    for section, field in LaiConfig.model_fields.items():
+        model = type(field.get_default(call_default_factory=True))
+        lines += [f"## `{section}`", "", "| key | default | meaning |", "| --- | --- | --- |"]
+        for name, sub in model.model_fields.items():
+            default = sub.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                default = default.model_dump(exclude_none=True)
+            if section == "run" and name == "cache_dir":
+                default = "$LAI_CACHE_DIR or ~/.cache/lai"
+            doc = (sub.description or "").replace("\n", " ").replace("|", "\\|")
+            lines.append(f"| `{section}.{name}` | `{default}` | {doc} |")
+        lines.append("")
     return "\n".join(lines)

@@ -25,7 +25,7 @@ class TrainConfig(BaseModel):
     """Modules that get adapters: `all-linear` or a list of module names (e.g. ["q_proj", "v_proj"])."""
     learning_rate: float = 2e-4
     """Peak AdamW learning rate (LoRA wants ~10x a full fine-tune's)."""
-    epochs: float = 2
+    epochs: float = 1
     """Passes over the round's training file."""
     batch_size: int = 8
     """Samples per device per step."""

@@ -42,3 +42,12 @@ def test_bad_override_and_missing_file(tmp_path):
         load_config(None, ["loop.max_iterations"])
     with pytest.raises(LaiError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_config_reference_doc_is_current():
+    from pathlib import Path
+
+    from lai.graph.config import config_reference
+
+    doc = Path(__file__).parents[2] / "docs" / "config.md"
+    assert doc.read_text() == config_reference(), "regenerate docs/config.md (command in its header)"

@@ -226,7 +226,7 @@ class ArithTask:
     family = "math"
     categories = ARITH_CATEGORIES
 
-    def __init__(self, seed: int = 0, n_mining: int = 256, n_validation: int = 128, n_test: int = 256):
+    def __init__(self, seed: int = 0, n_mining: int = 192, n_validation: int = 128, n_test: int = 256):
         sizes = {"mining": n_mining, "validation": n_validation, "test": n_test}
         for split, n in sizes.items():
             if not isinstance(n, int) or n < 0:

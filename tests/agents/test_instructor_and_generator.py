@@ -1,0 +1,105 @@
+"""The instructor and data-generator agents around a scripted chat model: prompts carry what
+the paper puts in them, replies are parsed, failures are counted and kept, never fatal."""
+
+from typing import Any
+
+import pytest
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from lai.agents.data_generator import DataGenerator
+from lai.agents.instructor import Instructor, error_prompt, parse_analysis
+from lai.agents.offline_instructor import OfflineArithInstructor
+from lai.tools.curation import curate
+from lai.tools.jsonl import read_jsonl
+from lai.tools.tasks.arith import ArithTask
+
+
+class ScriptedLLM(BaseChatModel):
+    """Replies by a rule on the prompt text; raises where the rule says so."""
+
+    rule: Any
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        reply = self.rule(messages[-1].content)
+        if isinstance(reply, Exception):
+            raise reply
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
+
+
+@pytest.fixture(scope="module")
+def task():
+    return ArithTask(n_mining=40, n_validation=14, n_test=14)
+
+
+def selected_errors(task, n=3, k=2):
+    items = task.load("mining")
+    errors = []
+    for it in items[:n]:
+        neighbours = [{"item": nb, "response": nb["answer"]} for nb in items[n : n + k]]
+        errors.append({"id": it["id"], "item": it, "response": "I think it is 7.\n#### 7",
+                       "extracted": "7", "neighbours": neighbours})
+    return errors
+
+
+def test_le_and_lec_prompts_carry_question_wrong_and_gold_answers(task):
+    err = selected_errors(task)[0]
+    le = error_prompt(task, err, "le")
+    lec = error_prompt(task, err, "lec")
+    for prompt in (le, lec):
+        assert err["item"]["question"] in prompt and "#### 7" in prompt
+        assert err["item"]["answer"] in prompt  # gold worked solution
+        assert "carry or borrow slip" in prompt  # the task's categories
+    assert all(n["item"]["question"] in lec for n in err["neighbours"])
+    assert not any(n["item"]["question"] in le for n in err["neighbours"])
+
+
+def test_parse_analysis_tolerates_markdown_and_rejects_junk():
+    got = parse_analysis("**Diagnosis:** forgot to borrow\n**Category:** carry or borrow slip\n- Skill: sub_borrow")
+    assert got == {"diagnosis": "forgot to borrow", "category": "carry or borrow slip", "skill": "sub_borrow"}
+    assert parse_analysis("I cannot help with that.") is None
+
+
+def test_failed_calls_and_unparseable_replies_are_counted_and_kept(task, tmp_path):
+    errors = selected_errors(task, n=3)
+
+    def rule(prompt):
+        if errors[0]["item"]["question"] in prompt:
+            return "Diagnosis: wrong sum\nCategory: arithmetic slip\nSkill: add"
+        if errors[1]["item"]["question"] in prompt:
+            return "Sorry, no idea."
+        return TimeoutError("endpoint hung")
+
+    counts = Instructor(ScriptedLLM(rule=rule), task, "le").analyse(errors, tmp_path / "a.jsonl")
+    assert counts == {"analysed": 1, "analysis_failed": 2}
+    rows = read_jsonl(tmp_path / "a.jsonl")
+    assert [r["ok"] for r in rows] == [True, False, False]
+    assert rows[1]["reply"] == "Sorry, no idea."  # raw text kept for inspection
+    assert "endpoint hung" in rows[2]["call_error"]
+
+
+def test_offline_instructor_drives_both_agents_to_verified_samples(task, tmp_path):
+    llm = OfflineArithInstructor(task_options={"n_mining": 40, "n_validation": 14, "n_test": 14})
+    mining = task.load("mining")
+    errors = [{"id": it["id"], "item": it, "response": "#### 1", "extracted": "1", "neighbours": []}
+              for it in mining[:7]]  # one per skill
+    Instructor(llm, task, "le").analyse(errors, tmp_path / "a.jsonl")
+    analyses = read_jsonl(tmp_path / "a.jsonl")
+    assert all(a["ok"] for a in analyses)
+    counts = DataGenerator(llm, task).generate(analyses, budget=21, out_path=tmp_path / "g.jsonl",
+                                               calls_path=tmp_path / "c.jsonl")
+    assert counts["requested"] == 7 * 4  # ceil(21 / 7) + 1 per error
+    samples = read_jsonl(tmp_path / "g.jsonl")
+    assert counts["generated"] == len(samples) == 28
+    by_error = {e["id"]: e["item"]["skill"] for e in errors}
+    assert all(s["skill"] == by_error[s["source_error"]] for s in samples)
+    held_out = {task.signature(it) for s in ("validation", "test") for it in task.load(s)}
+    kept, rejected, c = curate(task, samples, budget=21, held_out=held_out)
+    assert len(kept) == 21 and c["over budget"] == 7
+    # the budget is shared round-robin: every error keeps 3
+    assert sorted({sum(k["source_error"] == e for k in kept) for e in by_error}) == [3]
