@@ -23,7 +23,7 @@ def test_registered_and_protocol(task):
 
 
 def test_split_sizes_ids_and_limit(task, splits):
-    assert {s: len(v) for s, v in splits.items()} == {"mining": 256, "validation": 128, "test": 256}
+    assert {s: len(v) for s, v in splits.items()} == {"mining": 192, "validation": 128, "test": 256}
     assert splits["test"][5]["id"] == "arith-test-5"
     assert task.load("validation", limit=14) == splits["validation"][:14]
     small = get_task("arith", n_mining=10, n_validation=5, n_test=7)
