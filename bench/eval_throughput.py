@@ -16,7 +16,6 @@ import time
 import torch
 from transformers import pipeline
 
-from lai.agents.evaluator import Evaluator
 from lai.graph.config import default_cache_dir
 from lai.tools.generation import GenerationConfig, HFBackend
 from lai.tools.tasks import get_task
@@ -62,7 +61,6 @@ def main() -> None:
     print(f"evaluator, batched:      {t_ours:7.1f} s  accuracy {sum(our_ok)}/{len(items)}")
     print(f"speed-up: {t_base / t_ours:.1f}x")
     print(f"same grade: {same_grade}/{len(items)}; identical text: {same_text}/{len(items)}")
-    _ = Evaluator  # the evaluator wraps exactly this backend call, plus grading and files
 
 
 if __name__ == "__main__":
