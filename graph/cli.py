@@ -11,6 +11,7 @@ import resource
 import sqlite3
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -89,6 +90,8 @@ def _execute(cfg, run_dir: Path, quiet: bool) -> int:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own bars say what is loading and why
+    # Raised inside transformers/peft when an adapter loads; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     started = time.time()
     ui = UI(console, quiet=quiet)
     task = get_task(cfg.task.name, **cfg.task.options)

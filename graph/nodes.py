@@ -136,7 +136,9 @@ def train(state: LoopState, *, ctx: Context) -> dict:
         done = [0]
 
         def on_progress(rec: dict) -> None:
-            if "step" in rec and "max_steps" in rec:
+            if rec.get("done") and rec.get("steps"):
+                advance(rec["steps"] - done[0], total=rec["steps"])
+            elif "step" in rec and "max_steps" in rec:
                 loss = f"loss {rec['loss']:.3f}" if rec.get("loss") is not None else None
                 advance(rec["step"] - done[0], note=loss, total=rec["max_steps"])
                 done[0] = rec["step"]
