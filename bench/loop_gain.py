@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,8 +33,6 @@ def run_once(strategy: str, seed: int, runs_dir: Path, overrides: list[str]) -> 
                "--seed", str(seed), "--runs-dir", str(runs_dir), "--run-id", run_id, "--quiet",
                "--set", f"task.options.seed={seed}", *sum((["--set", o] for o in overrides), [])]
         if (runs_dir / run_id).exists():  # an unfinished run: start it again from scratch
-            import shutil
-
             shutil.rmtree(runs_dir / run_id)
         log = runs_dir / f"{run_id}.log"
         runs_dir.mkdir(parents=True, exist_ok=True)
