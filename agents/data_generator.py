@@ -1,15 +1,29 @@
-"""The data-generator agent (role `generator`): turns each error analysis into new practice
-samples of the same kind, with worked solutions, and keeps the raw reply beside them."""
+"""The data-generator agent (role `generator`, checked by tools and the optional `judge`).
+
+For each analysed error (or, for the paper's "mimic" baseline, each error's question alone)
+it asks for new practice samples of the same kind. Every sample is checked before it is
+accepted: the task's own verifier (for math: the worked solution, the task's solver where
+it has one, and the sample's Python solution run in the sandbox; for code: its tests), then,
+when configured, the judge answering it blind. Failed samples go back to the generator with
+the failure as feedback, a bounded number of times. Every version of every sample is kept:
+accepted in `generated.jsonl`, failed in `generation_rejects.jsonl` with the reason.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from lai.agents.prompting import call_batch, load_prompt
+from lai.agents.llm_client import RoleClient, run_all
+from lai.agents.prompting import load_prompt
+from lai.agents.replies import parse_samples, samples_schema
 from lai.tools.jsonl import write_jsonl
-from lai.tools.tasks.base import Task
+from lai.tools.tasks.base import Item, Task
+
+JUDGED_FAMILIES = ("math", "multiple_choice")  # code is checked by running its tests
 
 
 def samples_per_error(budget: int, n_errors: int) -> int:
@@ -19,41 +33,97 @@ def samples_per_error(budget: int, n_errors: int) -> int:
     return math.ceil(budget / n_errors) + 1
 
 
-def generation_prompt(task: Task, analysis: dict, n: int) -> str:
-    text = (f"Diagnosis: {analysis['diagnosis']}\nCategory: {analysis['category']}\n"
-            f"Skill: {analysis['skill']}")
+def generation_prompt(task: Task, source: dict, n: int, mimic: bool = False) -> str:
+    """For an analysis row; with `mimic`, for a selected error shown without the wrong answer."""
+    if mimic:
+        return load_prompt(f"generator_mimic_{task.family}").format(error=task.show(source["item"]), n=n)
+    text = (f"Diagnosis: {source['diagnosis']}\nCategory: {source['category']}\n"
+            f"Skill: {source['skill']}")
     return load_prompt(f"generator_{task.family}").format(
-        error=task.show(analysis["item"], analysis["response"]), analysis=text, n=n
-    )
+        error=task.show(source["item"], source["response"]), analysis=text, n=n)
+
+
+def judge_prompt(task: Task, item: Item) -> str:
+    question = item["question"]
+    if item.get("choices"):
+        question += "\n" + "\n".join(f"{k}. {v}" for k, v in item["choices"].items())
+    return load_prompt(f"judge_{task.family}").format(question=question)
 
 
 class DataGenerator:
-    def __init__(self, llm: Any, task: Task, concurrency: int = 4):
-        self.llm, self.task, self.concurrency = llm, task, concurrency
+    def __init__(self, client: RoleClient, task: Task, *, judge: RoleClient | None = None,
+                 max_repairs: int = 2, mimic: bool = False):
+        self.client, self.task, self.judge = client, task, judge
+        self.max_repairs, self.mimic = max_repairs, mimic
 
     def generate(
-        self, analyses: list[dict], budget: int, out_path: Path, calls_path: Path,
-        progress: Callable[[int], None] | None = None,
+        self, sources: list[dict], budget: int, out_path: Path, calls_path: Path,
+        rejects_path: Path, progress: Callable[[int], None] | None = None,
     ) -> dict[str, int]:
-        """Ask for `samples_per_error` samples per analysed error; write them (unverified) to
-        `out_path` and every prompt and raw reply to `calls_path`. Returns counts."""
-        usable = [a for a in analyses if a.get("ok")]
-        n = samples_per_error(budget, len(usable))
-        prompts = [generation_prompt(self.task, a, n) for a in usable]
-        samples, calls, unparsed = [], [], 0
-        for analysis, prompt, (reply, error) in zip(
-            usable, prompts, call_batch(self.llm, prompts, self.concurrency, progress)
-        ):
-            items = self.task.parse(reply) if reply else []
-            unparsed += not items
-            calls.append({"error_id": analysis["error_id"], "prompt": prompt, "reply": reply,
-                          "call_error": error, "n_parsed": len(items)})
-            for k, item in enumerate(items):
-                item["id"] = f"{analysis['error_id']}/g{k}"
-                # A reply rarely restates the skill tag: the sample practises its error's skill.
-                item["skill"] = item.get("skill") or analysis["item"].get("skill")
-                samples.append({**item, "source_error": analysis["error_id"]})
-        write_jsonl(calls_path, calls)
-        write_jsonl(out_path, samples)
-        return {"requested": n * len(usable), "generated": len(samples),
-                "generation_unparsed": unparsed}
+        """Ask for `samples_per_error` samples per source; write accepted samples, every call,
+        and every rejected sample version. Returns counts (rejects by reason)."""
+        n = samples_per_error(budget, len(sources))
+        results = run_all([self._for_source(s, n) for s in sources], progress)
+        accepted = [s for acc, _, _ in results for s in acc]
+        rejected = [r for _, rej, _ in results for r in rej]
+        write_jsonl(calls_path, [c for _, _, calls in results for c in calls])
+        write_jsonl(rejects_path, rejected)
+        write_jsonl(out_path, accepted)
+        reasons = Counter(f"generation {r['stage']}" for r in rejected)
+        return {"requested": n * len(sources), "generated": len(accepted),
+                "repaired": sum(s["attempt"] > 0 for s in accepted),
+                "generation_calls_failed": sum(c["call_error"] is not None
+                                               for _, _, calls in results for c in calls),
+                **reasons}
+
+    async def _for_source(self, source: dict, n: int) -> tuple[list[Item], list[dict], list[dict]]:
+        """Generate, check, and send failures back for repair (at most `max_repairs` times)."""
+        source_id = source.get("error_id") or source["id"]
+        messages = [{"role": "user", "content": generation_prompt(self.task, source, n, self.mimic)}]
+        accepted, rejected, calls = [], [], []
+        for attempt in range(self.max_repairs + 1):
+            reply = await self.client.ask(messages, schema=samples_schema(self.task.family),
+                                          purpose="generate" if attempt == 0 else "repair", ref=source_id)
+            calls.append({"error_id": source_id, "attempt": attempt, "messages": messages,
+                          "reply": reply.text, "call_error": reply.error,
+                          "truncated": reply.truncated, "cached": reply.cached})
+            if reply.text is None:
+                break
+            items, unreadable = parse_samples(self.task, reply.text)
+            calls[-1]["n_parsed"] = len(items)
+            rejected += [{"source_error": source_id, "attempt": attempt, "stage": "unparsed",
+                          "reason": u["reason"], "text": u["text"]} for u in unreadable]
+            failures = []
+            for item in items:
+                item.update(id=f"{source_id}/a{attempt}g{len(accepted) + len(failures)}",
+                            skill=item.get("skill") or source["item"].get("skill"),
+                            source_error=source_id, attempt=attempt)
+                stage, reason = await self._check(item)
+                if stage is None:
+                    accepted.append({**item, "verified": True})
+                else:
+                    failures.append((item, stage, reason))
+            rejected += [{**item, "stage": stage, "reason": reason} for item, stage, reason in failures]
+            if not failures or attempt == self.max_repairs or len(accepted) >= n:
+                break
+            feedback = "\n".join(f"- {item['question'][:200]!r}: {reason}"
+                                 for item, _, reason in failures)
+            messages = messages + [{"role": "assistant", "content": reply.text},
+                                   {"role": "user", "content": load_prompt("repair").format(failures=feedback)}]
+        return accepted, rejected, calls
+
+    async def _check(self, item: Item) -> tuple[str | None, str]:
+        """(None, "ok") when the sample passes; else the failed stage and why."""
+        ok, reason = await asyncio.to_thread(self.task.verify, item)  # may run the sandbox
+        if not ok:
+            return "verification", reason
+        if self.judge is None or self.task.family not in JUDGED_FAMILIES:
+            return None, "ok"
+        reply = await self.judge.ask([{"role": "user", "content": judge_prompt(self.task, item)}],
+                                     purpose="judge", ref=item["id"])
+        if reply.text is None:
+            return "judge", f"judge call failed: {reply.error}"
+        answer = self.task.extract(reply.text)
+        if not self.task.grade(answer, item):
+            return "judge", f"judge answered {answer!r}, the sample's key is {item.get('target')!r}"
+        return None, "ok"

@@ -36,13 +36,29 @@ class RoleSpec(BaseModel):
     concurrency: int | None = Field(None, gt=0)
     """Calls in flight at once for this role."""
     timeout_s: float | None = Field(None, gt=0)
-    """Seconds before one call is abandoned."""
+    """Seconds before one call is abandoned (and retried)."""
+    max_retries: int | None = Field(None, ge=0)
+    """Retries of a call that failed transiently (429, 5xx, timeout, connection), with
+    exponential backoff and jitter, honouring `Retry-After`."""
+    backoff_s: float | None = Field(None, ge=0)
+    """First backoff delay; doubles on each retry (capped at 60 s)."""
+    structured_output: bool | None = None
+    """Ask for JSON matching a schema (`response_format`); replies are parsed tolerantly
+    either way, and an endpoint that refuses `response_format` gets plain prompts."""
 
 
 DEFAULT_ROLE = RoleSpec(
     model=OFFLINE, temperature=0.7, max_tokens=2048, concurrency=4, timeout_s=120,
-    api_key_env="OPENAI_API_KEY",
+    api_key_env="OPENAI_API_KEY", max_retries=6, backoff_s=1.0, structured_output=True,
 )
+
+
+class Price(BaseModel):
+    """US dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
 
 
 class RolesConfig(BaseModel):
@@ -55,7 +71,18 @@ class RolesConfig(BaseModel):
     generator: RoleSpec | None = None
     """Writes new practice samples from an analysis."""
     judge: RoleSpec | None = None
-    """Checks generated samples (optional; unused by the built-in task)."""
+    """Re-answers each generated sample blind; a sample is kept only if it agrees with the
+    sample's key. Off unless set (it does not inherit from `default` by itself)."""
+    prices: dict[str, Price] = {}
+    """Model name → price per million tokens, e.g. `{gpt-4o: {input: 2.5, output: 10}}`;
+    turns token counts into cost (and makes `budget.max_cost_usd` work)."""
+    cache: bool = True
+    """Keep every successful reply in a persistent SQLite cache (`<cache_dir>/llm_responses.sqlite`):
+    a resumed or repeated run makes no call twice."""
+
+    def enabled(self, role: str) -> bool:
+        """The judge runs only when configured; the other roles always exist."""
+        return role != "judge" or self.judge is not None
 
     def resolve(self, role: str) -> RoleSpec:
         """The role's spec with `default` filled in under it."""
@@ -77,11 +104,17 @@ def describe(spec: RoleSpec) -> str:
     return f"{spec.model}{where}"
 
 
+def model_name(spec: RoleSpec) -> str:
+    """The model part of `provider:model` (what the price table is keyed by)."""
+    return (spec.model or "").partition(":")[2] or (spec.model or "")
+
+
 def make_llm(spec: RoleSpec, task_options: dict[str, Any] | None = None) -> Any:
     """Build the langchain chat model a role spec names.
 
     `task_options` are the run's task options; the offline instructor needs them so the
-    problems it writes avoid that task's validation and test items.
+    problems it writes avoid that task's validation and test items. Retries are left to
+    `RoleClient` (so they are counted and honour `Retry-After`): the client gets none.
     """
     model = spec.model or ""
     if model == OFFLINE:
@@ -91,21 +124,32 @@ def make_llm(spec: RoleSpec, task_options: dict[str, Any] | None = None) -> Any:
     provider, _, name = model.partition(":")
     if not name:
         provider, name = "openai", model
-    if provider != "openai":
-        raise LaiError(
-            f"role model {model!r}: unknown provider {provider!r}; use `openai:<model>` "
-            "(with `base_url` for vLLM, Ollama or llama.cpp servers) or `offline:arith`"
-        )
-    from langchain_openai import ChatOpenAI
-
     key = os.environ.get(spec.api_key_env or "")
-    if not key and not spec.base_url:
-        raise LaiError(
-            f"role model {model!r} needs an API key: set ${spec.api_key_env} "
-            "(or give a `base_url` for a local server)"
+    if provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        if not key and not spec.base_url:
+            raise LaiError(
+                f"role model {model!r} needs an API key: set ${spec.api_key_env} "
+                "(or give a `base_url` for a local server)"
+            )
+        return ChatOpenAI(
+            model=name, base_url=spec.base_url, api_key=key or "not-needed",
+            temperature=spec.temperature, max_tokens=spec.max_tokens, timeout=spec.timeout_s,
+            max_retries=0,
         )
-    return ChatOpenAI(
-        model=name, base_url=spec.base_url, api_key=key or "not-needed",
-        temperature=spec.temperature, max_tokens=spec.max_tokens, timeout=spec.timeout_s,
-        max_retries=3,
-    )
+    try:  # any other langchain provider (anthropic:, ollama:, ...) if its package is installed
+        from langchain.chat_models import init_chat_model
+    except ImportError:
+        raise LaiError(
+            f"role model {model!r}: provider {provider!r} needs the `langchain` package and its "
+            f"integration; or use `openai:<model>` with `base_url` for any OpenAI-compatible "
+            "server (vLLM, Ollama, llama.cpp), or `offline:arith`"
+        ) from None
+    extra = {"api_key": key} if key else {}
+    try:
+        return init_chat_model(name, model_provider=provider, temperature=spec.temperature,
+                               max_tokens=spec.max_tokens, timeout=spec.timeout_s,
+                               max_retries=0, **extra)
+    except Exception as e:  # noqa: BLE001 - a missing integration package, an unknown provider
+        raise LaiError(f"role model {model!r}: {e}") from None

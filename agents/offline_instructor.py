@@ -1,7 +1,8 @@
 """The offline rule-based instructor: a stand-in instructor LLM for the built-in `arith` task only.
 
 It is a langchain chat model that reads the very prompts a real instructor gets
-(`prompts/analyst_le.txt`, `analyst_lec.txt`, `generator_math.txt`) and answers in text, so an
+(`prompts/analyst_le_math.txt`, `analyst_lec_math.txt`, `generator_math.txt`,
+`generator_mimic_math.txt`) and answers in text, so an
 offline run goes through the same prompts, parsing, verification, cache and traces as a run
 with a real LLM. Its analyses come from fixed rules and its problems from `ArithTask.sample`;
 it knows nothing of other tasks, and every reply is deterministic in its prompt.
@@ -50,7 +51,7 @@ def _prompt_parts(prompt: str) -> dict[str, str]:
     for line in prompt.splitlines():
         m = re.fullmatch(r"## (\S.*)", line.strip())
         title = m[1].lower() if m else ""
-        new = ("error" if title.startswith("error") else
+        new = ("error" if title.startswith(("error", "example")) else
                "neighbours" if title.startswith("similar") or "solved correctly" in title else
                "analysis" if title.startswith("analysis") else
                "instructions" if title.startswith("what to write") else None)
@@ -288,7 +289,7 @@ class OfflineArithInstructor(BaseChatModel):
         try:
             if re.search(r"Write \d+ new problems", prompt):
                 return generator_reply(prompt, self._task)
-            if "Diagnosis:" in prompt:
+            if "## What to write" in prompt and '"diagnosis"' in prompt:
                 return analyst_reply(prompt)
         except Exception as e:  # a stand-in LLM answers badly rather than crash the run
             return f"{UNREADABLE}\n({type(e).__name__}: {e})"

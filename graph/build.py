@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 from langgraph.graph import END, START, StateGraph
 
@@ -19,7 +18,30 @@ from lai.graph.state import LoopState
 
 PIPELINE = ("baseline", "mine", "select", "instruct", "generate", "curate", "train", "validate",
             "decide")
+ROUND_NODES = PIPELINE[1:-1]
+"""Skipped once a budget runs out: the round is abandoned and `decide` stops the loop."""
 _FUNCTIONS = {"curate": nodes.curate_samples}
+
+
+def _node(name: str, fn: Callable, ctx: Context) -> Callable:
+    """`fn` bound to `ctx`, traced (start, end, counts, error), and skipped when a budget is spent."""
+
+    def run(state: LoopState) -> dict:
+        if name in ROUND_NODES and (reason := ctx.stop_reason()):
+            return {} if state.get("stop_reason") else {"stop_reason": reason}
+        row = ctx.trace.node_started(name, state.get("iteration")) if ctx.trace else None
+        try:
+            update = fn(state, ctx=ctx)
+        except BaseException as e:
+            if row is not None:
+                ctx.trace.node_ended(row, error=f"{type(e).__name__}: {e}")
+            raise
+        if row is not None:
+            ctx.trace.node_ended(row, counts=(update or {}).get("current"))
+        return update
+
+    run.__name__ = name
+    return run
 
 
 def build_graph(ctx: Context, checkpointer: Any = None):
@@ -27,7 +49,7 @@ def build_graph(ctx: Context, checkpointer: Any = None):
     builder = StateGraph(LoopState)
     for name in PIPELINE + ("final_test",):
         fn = _FUNCTIONS.get(name) or getattr(nodes, name)
-        builder.add_node(name, partial(fn, ctx=ctx))
+        builder.add_node(name, _node(name, fn, ctx))
     builder.add_edge(START, PIPELINE[0])
     for a, b in zip(PIPELINE, PIPELINE[1:]):
         builder.add_edge(a, b)

@@ -39,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the loop (evaluate → instruct → generate → train → repeat)")
     run.add_argument("config", nargs="?", help="YAML config (default: the embedded default)")
-    run.add_argument("--strategy", choices=["le", "lec", "random"], help="instruct.strategy")
+    run.add_argument("--strategy", choices=["le", "lec", "mimic", "random"], help="instruct.strategy")
+    run.add_argument("--role", dest="roles", action="append", default=[], metavar="ROLE=MODEL",
+                     help="a role's model, e.g. --role analyst=openai:gpt-4o (roles: default, "
+                          "analyst, generator, judge; repeatable)")
     run.add_argument("--max-iterations", type=int, help="loop.max_iterations")
     run.add_argument("--task", help="task.name")
     run.add_argument("--model", help="target.model (HF id, local dir, or smollm2-135m-instruct)")
@@ -59,8 +62,14 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
     flags = {"strategy": "instruct.strategy", "max_iterations": "loop.max_iterations",
              "task": "task.name", "model": "target.model", "run_id": "run.run_id",
              "runs_dir": "run.runs_dir", "seed": "run.seed"}
-    return [f"{key}={getattr(args, name)}" for name, key in flags.items()
-            if getattr(args, name) is not None]
+    out = [f"{key}={getattr(args, name)}" for name, key in flags.items()
+           if getattr(args, name) is not None]
+    for spec in getattr(args, "roles", []):
+        role, sep, model = spec.partition("=")
+        if not sep or not model:
+            raise LaiError(f"--role {spec!r}: expected ROLE=MODEL, e.g. analyst=openai:gpt-4o")
+        out.append(f"roles.{role.strip()}.model={model.strip()}")
+    return out
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -80,7 +89,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _execute(cfg, run_dir: Path, quiet: bool) -> int:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from lai.agents.llm import describe, make_llm
+    from lai.agents.ledger import Ledger
+    from lai.agents.llm import describe
+    from lai.tools.trace import TraceStore
     from lai.graph.build import build_graph, recursion_limit
     from lai.graph.context import Context
     from lai.graph.ui import UI
@@ -95,17 +106,21 @@ def _execute(cfg, run_dir: Path, quiet: bool) -> int:
     started = time.time()
     ui = UI(console, quiet=quiet)
     task = get_task(cfg.task.name, **cfg.task.options)
-    roles = [] if cfg.instruct.strategy == "random" else ["analyst", "generator"]
-    specs = {role: cfg.roles.resolve(role) for role in roles}
+    if cfg.instruct.strategy == "random" and not hasattr(task, "sample"):
+        raise LaiError(f"instruct.strategy=random needs a task that can draw fresh items; "
+                       f"{task.name!r} cannot (use le, lec or mimic)")
     ui.info(f"run [bold]{run_dir}[/]: task {task.name}, strategy {cfg.instruct.strategy}, target {cfg.target.model}")
-    for role, spec in specs.items():
-        ui.info(f"  {role:<9} → {describe(spec)}")
-    if not roles:
+    ledger = Ledger(run_dir / "usage.json", cfg.budget)
+    trace = TraceStore(run_dir / "trace.sqlite")
+    clients = make_clients(cfg, ledger, trace)
+    for role, client in clients.items():
+        ui.info(f"  {role:<9} → {describe(client.spec)}")
+    if not clients:
         ui.info("  control run: samples drawn at random from the task, no instructor")
     with console.status("preparing the target model (first use converts it once)"):
         model_path = resolve_model(cfg.target.model, cfg.run.cache_dir)
-    llms = {role: make_llm(spec, cfg.task.options) for role, spec in specs.items()}
-    ctx = Context(cfg=cfg, run_dir=run_dir, task=task, model_path=str(model_path), llms=llms, ui=ui)
+    ctx = Context(cfg=cfg, run_dir=run_dir, task=task, model_path=str(model_path), clients=clients,
+                  ui=ui, ledger=ledger, trace=trace)
     conn = sqlite3.connect(run_dir / "state.sqlite", check_same_thread=False)
     graph = build_graph(ctx, SqliteSaver(conn))
     config = {"configurable": {"thread_id": run_dir.name},
@@ -114,6 +129,25 @@ def _execute(cfg, run_dir: Path, quiet: bool) -> int:
     conn.close()
     _finish(run_dir, final, time.time() - started)
     return 0
+
+
+def make_clients(cfg, ledger, trace) -> dict:
+    """Role → `RoleClient` for the roles this run's strategy uses (none for `random`)."""
+    from lai.agents.llm import make_llm
+    from lai.agents.llm_client import RoleClient
+    from lai.tools.llm_cache import ResponseCache
+
+    roles = {"le": ["analyst", "generator"], "lec": ["analyst", "generator"],
+             "mimic": ["generator"], "random": []}[cfg.instruct.strategy]
+    if roles and cfg.roles.enabled("judge"):
+        roles.append("judge")
+    cache = ResponseCache(cfg.run.cache_dir / "llm_responses.sqlite") if cfg.roles.cache and roles else None
+    clients = {}
+    for role in roles:
+        spec = cfg.roles.resolve(role)
+        clients[role] = RoleClient(role, spec, make_llm(spec, cfg.task.options), cache=cache,
+                                   ledger=ledger, trace=trace, prices=cfg.roles.prices)
+    return clients
 
 
 def _finish(run_dir: Path, state: dict, seconds: float) -> None:

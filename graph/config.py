@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lai.agents.ledger import BudgetConfig
 from lai.agents.llm import OFFLINE, ROLES, RolesConfig
 from lai.tools.errors import LaiError
 from lai.tools.generation import GenerationConfig
@@ -57,15 +58,19 @@ class TaskConfig(BaseModel):
 
 class InstructConfig(BaseModel):
     model_config = _STRICT
-    strategy: Literal["le", "lec", "random"] = "le"
-    """`le`: each error alone; `lec`: with its k nearest right answers; `random`: control that
-    trains on as many samples drawn at random from the task, no error information."""
+    strategy: Literal["le", "lec", "mimic", "random"] = "le"
+    """`le`: each error alone; `lec`: with its k nearest right answers; `mimic`: the paper's
+    baseline, similar samples from each error's question without the wrong answer or an
+    analysis; `random`: control that trains on as many samples drawn at random from the task
+    (built-in task only), no instructor."""
     k: int = Field(2, ge=1, le=8)
     """LEC: correctly answered neighbours shown with each error (paper: 2-3)."""
     max_errors: int = Field(64, gt=0)
     """Errors analysed per iteration (chosen at random, seeded, when there are more)."""
     budget: int = Field(256, gt=0)
     """New samples kept per iteration at most (paper: ~3000 per dataset)."""
+    max_repairs: int = Field(2, ge=0)
+    """Times a sample that fails verification goes back to the generator with the failure."""
 
 
 class LoopConfig(BaseModel):
@@ -90,12 +95,13 @@ class LaiConfig(BaseModel):
     roles: RolesConfig = RolesConfig()
     train: TrainConfig = TrainConfig()
     loop: LoopConfig = LoopConfig()
+    budget: BudgetConfig = BudgetConfig()
 
     @model_validator(mode="after")
     def _offline_only_for_arith(self) -> "LaiConfig":
         if self.task.name != "arith":
             for role in ROLES:
-                if self.roles.resolve(role).model == OFFLINE and role != "judge":
+                if self.roles.resolve(role).model == OFFLINE and self.roles.enabled(role):
                     raise ValueError(
                         f"roles.{role} uses the offline rule-based instructor, which only knows "
                         f"the built-in `arith` task, not {self.task.name!r}: set "

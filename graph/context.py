@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lai.agents.evaluator import EvalReport, Evaluator
+from lai.agents.ledger import Ledger
+from lai.agents.llm_client import RoleClient
 from lai.graph.config import LaiConfig
 from lai.graph.ui import UI
 from lai.tools.generation import HFBackend
 from lai.tools.tasks.base import Item, Task
+from lai.tools.trace import TraceStore
 
 
 @dataclass
@@ -21,10 +23,17 @@ class Context:
     task: Task
     model_path: str
     """Resolved target model: a local folder or a Hugging Face id."""
-    llms: dict[str, Any]
-    """Role name → chat model (absent for the `random` control)."""
+    clients: dict[str, RoleClient]
+    """Role name → its client (none for the `random` control; `judge` only when configured)."""
     ui: UI = field(default_factory=UI)
+    ledger: Ledger | None = None
+    """Instructor tokens, cost and calls per role; the budgets."""
+    trace: TraceStore | None = None
     _splits: dict[str, list[Item]] = field(default_factory=dict)
+
+    def stop_reason(self) -> str | None:
+        """Why the loop must stop at the next node boundary (a budget ran out), or None."""
+        return self.ledger.exhausted() if self.ledger else None
 
     def items(self, split: str) -> list[Item]:
         """A split's items, loaded once, cut to `task.limits`."""

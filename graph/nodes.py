@@ -64,36 +64,39 @@ def select(state: LoopState, *, ctx: Context) -> dict:
 
 
 def instruct(state: LoopState, *, ctx: Context) -> dict:
-    """The analyst names each selected error (LE or LEC). Skipped by the random control."""
+    """The analyst names each selected error (LE or LEC). Skipped by `mimic` and `random`."""
     d, cfg = Path(state["iter_dir"]), ctx.cfg
-    if cfg.instruct.strategy == "random":
+    if cfg.instruct.strategy not in ("le", "lec"):
         return {}
     selected = read_jsonl(d / "selected.jsonl")
-    instructor = Instructor(ctx.llms["analyst"], ctx.task, cfg.instruct.strategy,
-                            cfg.roles.resolve("analyst").concurrency or 1)
+    instructor = Instructor(ctx.clients["analyst"], ctx.task, cfg.instruct.strategy)
     with ctx.ui.bar("analyse errors", len(selected)) as advance:
         counts = instructor.analyse(selected, d / "analyses.jsonl", advance)
     return {"current": {**state["current"], **counts}}
 
 
 def generate(state: LoopState, *, ctx: Context) -> dict:
-    """The generator writes new samples for each analysis (the control samples the task)."""
+    """The generator writes new, checked samples for each analysis (`mimic`: for each error's
+    question alone); the `random` control samples the task instead."""
     d, cfg = Path(state["iter_dir"]), ctx.cfg
-    budget = cfg.instruct.budget
-    if cfg.instruct.strategy == "random":
+    budget, strategy = cfg.instruct.budget, cfg.instruct.strategy
+    if strategy == "random":
         seed = cfg.run.seed * 1_000 + state["iteration"]
         samples = ctx.task.sample(budget + budget // 4, seed=seed)
         for item in samples:
             item["source_error"] = "random"
         write_jsonl(d / "generated.jsonl", samples)
-        counts = {"generated": len(samples)}
+        return {"current": {**state["current"], "generated": len(samples)}}
+    if strategy == "mimic":
+        sources = read_jsonl(d / "selected.jsonl")
     else:
-        analyses = read_jsonl(d / "analyses.jsonl")
-        generator = DataGenerator(ctx.llms["generator"], ctx.task,
-                                  cfg.roles.resolve("generator").concurrency or 1)
-        with ctx.ui.bar("generate samples", sum(a["ok"] for a in analyses)) as advance:
-            counts = generator.generate(analyses, budget, d / "generated.jsonl",
-                                        d / "generator_calls.jsonl", advance)
+        sources = [a for a in read_jsonl(d / "analyses.jsonl") if a["ok"]]
+    generator = DataGenerator(ctx.clients["generator"], ctx.task, judge=ctx.clients.get("judge"),
+                              max_repairs=cfg.instruct.max_repairs, mimic=strategy == "mimic")
+    with ctx.ui.bar("generate samples", len(sources)) as advance:
+        counts = generator.generate(sources, budget, d / "generated.jsonl",
+                                    d / "generator_calls.jsonl", d / "generation_rejects.jsonl",
+                                    advance)
     return {"current": {**state["current"], **counts}}
 
 
@@ -164,13 +167,22 @@ def validate(state: LoopState, *, ctx: Context) -> dict:
 
 def decide(state: LoopState, *, ctx: Context) -> dict:
     """Keep or roll back this round's adapter and choose: another round, or stop."""
-    cur, k = state["current"], state["iteration"]
+    cur, k = dict(state.get("current") or {}), state["iteration"]
+    minutes = round((time.time() - cur.pop("started", time.time())) / 60, 2)
+    if state.get("stop_reason"):  # a budget ran out mid-round: the round is abandoned
+        history = state["history"]
+        if cur.get("iteration") == k:
+            history = history + [{**cur, "kept_as_best": False, "minutes": minutes,
+                                  "error": f"stopped: {state['stop_reason']}"}]
+        update = {"history": history, "iteration": k + 1}
+        ctx.ui.info(f"  round {k} abandoned: {state['stop_reason']}")
+        write_metrics(ctx, {**state, **update})
+        return update
     verdict = stopping_rule(cur.get("validation"), state["best_score"], state["stale"], k,
                             ctx.cfg.loop)
-    row = {**cur, "kept_as_best": verdict.keep,
-           "minutes": round((time.time() - cur.pop("started", time.time())) / 60, 2)}
+    row = {**cur, "kept_as_best": verdict.keep, "minutes": minutes}
     update = {"history": state["history"] + [row], "stale": verdict.stale,
-              "stop_reason": verdict.stop_reason, "iteration": k + 1}
+              "stop_reason": verdict.stop_reason or ctx.stop_reason(), "iteration": k + 1}
     if verdict.keep:
         update.update(best_iteration=k, best_adapter=state["candidate_adapter"],
                       best_score=cur["validation"])
@@ -204,6 +216,7 @@ def write_metrics(ctx: Context, state: dict) -> None:
         "best_iteration": state["best_iteration"], "best_adapter": state["best_adapter"],
         "best_validation": state["best_score"], "stop_reason": state.get("stop_reason"),
         "test": state.get("test", {}),
+        "usage": ctx.ledger.snapshot()["roles"] if ctx.ledger else {},
     })
 
 

@@ -9,7 +9,10 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from lai.agents.data_generator import DataGenerator
-from lai.agents.instructor import Instructor, error_prompt, parse_analysis
+from lai.agents.instructor import Instructor, error_prompt
+from lai.agents.llm import RoleSpec
+from lai.agents.llm_client import RoleClient
+from lai.agents.replies import parse_analysis
 from lai.agents.offline_instructor import OfflineArithInstructor
 from lai.tools.curation import curate
 from lai.tools.jsonl import read_jsonl
@@ -30,6 +33,11 @@ class ScriptedLLM(BaseChatModel):
         if isinstance(reply, Exception):
             raise reply
         return ChatResult(generations=[ChatGeneration(message=AIMessage(reply))])
+
+
+def client(llm, model="scripted"):
+    """A chat model behind the role client the agents talk to (no retries, no cache)."""
+    return RoleClient("analyst", RoleSpec(model=model, concurrency=2, max_retries=0), llm)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +83,8 @@ def test_failed_calls_and_unparseable_replies_are_counted_and_kept(task, tmp_pat
             return "Sorry, no idea."
         return TimeoutError("endpoint hung")
 
-    counts = Instructor(ScriptedLLM(rule=rule), task, "le").analyse(errors, tmp_path / "a.jsonl")
-    assert counts == {"analysed": 1, "analysis_failed": 2}
+    counts = Instructor(client(ScriptedLLM(rule=rule)), task, "le").analyse(errors, tmp_path / "a.jsonl")
+    assert counts == {"analysed": 1, "analysis_failed": 1, "analysis_unparsed": 1}
     rows = read_jsonl(tmp_path / "a.jsonl")
     assert [r["ok"] for r in rows] == [True, False, False]
     assert rows[1]["reply"] == "Sorry, no idea."  # raw text kept for inspection
@@ -88,11 +96,12 @@ def test_offline_instructor_drives_both_agents_to_verified_samples(task, tmp_pat
     mining = task.load("mining")
     errors = [{"id": it["id"], "item": it, "response": "#### 1", "extracted": "1", "neighbours": []}
               for it in mining[:7]]  # one per skill
-    Instructor(llm, task, "le").analyse(errors, tmp_path / "a.jsonl")
+    Instructor(client(llm, "offline:arith"), task, "le").analyse(errors, tmp_path / "a.jsonl")
     analyses = read_jsonl(tmp_path / "a.jsonl")
     assert all(a["ok"] for a in analyses)
-    counts = DataGenerator(llm, task).generate(analyses, budget=21, out_path=tmp_path / "g.jsonl",
-                                               calls_path=tmp_path / "c.jsonl")
+    counts = DataGenerator(client(llm, "offline:arith"), task).generate(
+        analyses, budget=21, out_path=tmp_path / "g.jsonl", calls_path=tmp_path / "c.jsonl",
+        rejects_path=tmp_path / "r.jsonl")
     assert counts["requested"] == 7 * 4  # ceil(21 / 7) + 1 per error
     samples = read_jsonl(tmp_path / "g.jsonl")
     assert counts["generated"] == len(samples) == 28

@@ -27,12 +27,12 @@ def item(task, skill, pred=lambda x: True):
 
 
 def le_prompt(task, it, response):
-    return (PROMPTS / "analyst_le.txt").read_text().format(error=task.show(it, response), categories=CATEGORIES)
+    return (PROMPTS / "analyst_le_math.txt").read_text().format(error=task.show(it, response), categories=CATEGORIES)
 
 
 def lec_prompt(task, it, response, neighbours):
     blocks = "\n---\n".join(task.show(n, n["answer"]) for n in neighbours)
-    return (PROMPTS / "analyst_lec.txt").read_text().format(
+    return (PROMPTS / "analyst_lec_math.txt").read_text().format(
         error=task.show(it, response), neighbours=blocks, categories=CATEGORIES)
 
 

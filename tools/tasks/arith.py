@@ -16,6 +16,7 @@ from lai.tools.errors import LaiError
 from lai.tools.tasks.base import Item, Messages, register_task
 from lai.tools.tasks.numeric import (
     check_equations, extract_last_number, find_equations, numbers_equal, parse_numbered_problems,
+    python_answer_matches,
 )
 
 SKILLS = ("add_carry", "sub_borrow", "mul", "div", "two_step", "money", "time")
@@ -342,6 +343,21 @@ class ArithTask:
     def parse(self, text: str) -> list[Item]:
         return self.parse_with_rejects(text)[0]
 
+    def from_fields(self, fields: dict) -> Item | None:
+        """An item from a structured (JSON) math sample: question, solution, answer, python."""
+        question, solution = str(fields.get("question") or "").strip(), str(fields.get("solution") or "").strip()
+        target = extract_last_number(str(fields.get("answer", "")))
+        if not question or not solution or target is None:
+            return None
+        if extract_last_number(solution.splitlines()[-1]) is None or "####" not in solution:
+            solution = f"{solution}\n#### {target}"
+        digest = hashlib.sha1(f"{question}\n{solution}".encode()).hexdigest()[:10]
+        item = {"id": f"arith-gen-{digest}", "question": question, "answer": solution,
+                "target": target, "skill": None}
+        if fields.get("python"):
+            item["python"] = str(fields["python"])
+        return item
+
     def verify(self, item: Item) -> tuple[bool, str]:
         """Equations true, `####` equal to the target, and (for our own items) the solver agrees."""
         if not str(item.get("question") or "").strip():
@@ -360,6 +376,8 @@ class ArithTask:
             if not numbers_equal(gold, item["target"]):
                 return False, (f"target {item['target']} is wrong: "
                                f"{item['skill']} {item['operands']} gives {gold}")
+        if item.get("python"):
+            return python_answer_matches(item["python"], item["target"])
         return True, "ok"
 
     def signature(self, item: Item) -> str:

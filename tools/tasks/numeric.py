@@ -234,3 +234,27 @@ def parse_numbered_problems(text: str) -> tuple[list[dict], list[dict]]:
         else:
             rejects.append({"text": text[m.start():end].strip(), "reason": reason})
     return items, rejects
+
+
+PYTHON_ANSWER_TIMEOUT_S = 10.0
+
+
+def python_answer_matches(code: str, target: str | float) -> tuple[bool, str]:
+    """Run a sample's Python solution in the sandbox; its variable `answer` must equal `target`.
+
+    The convention every math prompt states: the program computes the final answer into a
+    variable named `answer` (printing is optional and ignored).
+    """
+    from lai.tools.sandbox import SandboxLimits, run_python
+
+    probe = f"{code}\n\nprint('__LAI_ANSWER__', repr(answer))\n"
+    result = run_python(probe, limits=SandboxLimits(timeout_s=PYTHON_ANSWER_TIMEOUT_S))
+    if not result.ok:
+        return False, f"python solution failed: {result.reason}"
+    marker = [line for line in result.stdout.splitlines() if line.startswith("__LAI_ANSWER__ ")]
+    value = extract_last_number(marker[-1].split(" ", 1)[1]) if marker else None
+    if value is None:
+        return False, "python solution computed no numeric `answer`"
+    if not numbers_equal(value, target):
+        return False, f"python solution gives {value}, not the stated answer {target}"
+    return True, "ok"
