@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
@@ -128,7 +129,7 @@ class RoleClient:
         return min(base, 60.0) * random.uniform(0.5, 1.5)
 
     def _semaphore(self) -> asyncio.Semaphore:
-        """One per event loop (each stage runs its own loop)."""
+        """Bound to the loop it is used on (in practice the one background loop)."""
         loop = id(asyncio.get_running_loop())
         if loop not in self._semaphores:
             self._semaphores = {loop: asyncio.Semaphore(self.spec.concurrency or 1)}
@@ -150,6 +151,25 @@ class RoleClient:
                 cost_usd=cost, cached=reply.cached, retries=reply.retries, error=reply.error)
 
 
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """One event loop for every LLM call of the process, in a daemon thread.
+
+    Not `asyncio.run` per stage: HTTP clients pool their connections on the loop that made
+    them (langchain-openai shares one client per endpoint), and a second loop would find
+    them bound to a closed one.
+    """
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="lai-llm-calls", daemon=True).start()
+        return _loop
+
+
 def run_all(coros: Iterable[Awaitable[Any]], progress: Callable[[int], None] | None = None) -> list[Any]:
     """Run coroutines concurrently (each role's semaphore bounds its calls); results in order."""
 
@@ -162,7 +182,7 @@ def run_all(coros: Iterable[Awaitable[Any]], progress: Callable[[int], None] | N
 
         return await asyncio.gather(*(one(c) for c in coros))
 
-    return asyncio.run(main())
+    return asyncio.run_coroutine_threadsafe(main(), _background_loop()).result()
 
 
 # ---------------------------------------------------------------------- errors

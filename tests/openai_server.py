@@ -84,6 +84,7 @@ class OpenAIServer:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = 256
 
             def handle_error(self, request, client_address):  # a client hanging up is routine
                 pass

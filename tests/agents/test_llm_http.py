@@ -217,3 +217,12 @@ def test_generator_checks_samples_and_repairs_failures_over_http(task, key_env, 
     assert all(s["skill"] == a["item"]["skill"] for a in analyses for s in kept if s["source_error"] == a["error_id"])
     calls = read_jsonl(tmp_path / "calls.jsonl")
     assert len(calls) == 3 + 2  # one repair for each source with a failure (max_repairs=1)
+
+
+def test_consecutive_stages_share_the_endpoint(task, key_env, tmp_path):
+    """Two stages in a row against one endpoint (pooled HTTP connections must stay usable)."""
+    with OpenAIServer(lambda body: Scripted(json.dumps(ANALYSIS))) as server:
+        for k in range(3):
+            counts = Instructor(client_for(server), task, "le").analyse(errors_for(task, 6), tmp_path / f"a{k}.jsonl")
+            assert counts["analysed"] == 6, counts
+    assert len(server.calls) == 18
