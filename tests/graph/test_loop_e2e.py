@@ -55,6 +55,26 @@ def test_one_round_end_to_end(tmp_path, strategy):
     with sqlite3.connect(run / "state.sqlite") as db:  # checkpoints are keyed by the run id
         threads = {t for (t,) in db.execute("select distinct thread_id from checkpoints")}
     assert threads == {"tiny"}
+    with sqlite3.connect(run / "trace.sqlite") as db:  # every node and every instructor call
+        nodes = [n for (n,) in db.execute("select node from nodes where ended is not null order by id")]
+        calls = dict(db.execute("select role, count(*) from llm_calls group by role"))
+    assert nodes == ["baseline", "mine", "select", "instruct", "generate", "curate", "train",
+                     "validate", "decide", "final_test"]
+    assert calls["analyst"] == len(selected) and calls["generator"] >= sum(a["ok"] for a in analyses)
+    assert metrics["usage"]["analyst"]["calls"] == len(selected)
+
+
+@pytest.mark.slow
+def test_budget_stops_the_loop_at_a_node_boundary(tmp_path):
+    """A zero-hour budget: the baseline runs, the first round is abandoned, test still scored."""
+    rc = main(["run", "--max-iterations", "3", "--runs-dir", str(tmp_path), "--run-id", "broke",
+               "--quiet", "--set", "budget.max_hours=0.0000001", *sum((["--set", s] for s in TINY), [])])
+    assert rc == 0
+    metrics = json.loads((tmp_path / "broke" / "metrics.json").read_text())
+    assert metrics["stop_reason"].startswith("wall clock") and "budget.max_hours" in metrics["stop_reason"]
+    assert [r["iteration"] for r in metrics["history"]] == [0]
+    assert metrics["test"]["best"] == metrics["test"]["baseline"]
+    assert not (tmp_path / "broke" / "iter_001" / "analyses.jsonl").exists()
 
 
 def test_graph_topology():
