@@ -51,3 +51,17 @@ def test_config_reference_doc_is_current():
 
     doc = Path(__file__).parents[2] / "docs" / "config.md"
     assert doc.read_text() == config_reference(), "regenerate docs/config.md (command in its header)"
+
+
+def test_role_flag_sets_a_roles_model_and_bad_ones_are_named():
+    from lai.graph.cli import _flag_overrides, _parser
+
+    args = _parser().parse_args(["run", "--role", "analyst=openai:gpt-4o", "--role", "default=openai:x"])
+    cfg = load_config(None, _flag_overrides(args))
+    assert cfg.roles.resolve("analyst").model == "openai:gpt-4o"
+    assert cfg.roles.resolve("generator").model == "openai:x"
+    assert not cfg.roles.enabled("judge")
+    with pytest.raises(LaiError, match="ROLE=MODEL"):
+        _flag_overrides(_parser().parse_args(["run", "--role", "analyst"]))
+    with pytest.raises(LaiError, match="roles.critic"):
+        load_config(None, _flag_overrides(_parser().parse_args(["run", "--role", "critic=openai:x"])))
