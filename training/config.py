@@ -49,6 +49,9 @@ class TrainConfig(BaseModel):
     """Recompute activations in backward to save memory; slower, only worth it on big targets."""
     log_every: int = 5
     """Optimizer steps between progress records."""
+    checkpoint_every: int = 10
+    """Optimizer steps between training checkpoints, so a killed run resumes mid-epoch instead of
+    restarting the round's training; 0 = no checkpoints."""
 
     @field_validator("lora_r", "lora_alpha", "batch_size", "grad_accum", "max_length", "log_every")
     @classmethod

@@ -12,9 +12,11 @@ log, not a dead orchestrator:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -94,6 +96,7 @@ def make_trainer(
     out_dir: Path | str,
     init_adapter: Path | str | None = None,
     log_path: Path | str | None = None,
+    callbacks: tuple = (),
 ) -> Any:
     """Build the `SFTTrainer` that `train_lora` runs (split out so tests can inspect batches and weights)."""
     import datasets
@@ -142,7 +145,9 @@ def make_trainer(
         # TRL defaults gradient checkpointing on; transformers 5.24 renamed it activation_checkpointing.
         activation_checkpointing=cfg.gradient_checkpointing,
         logging_steps=cfg.log_every,
-        save_strategy="no",
+        save_strategy="steps" if cfg.checkpoint_every else "no",
+        save_steps=cfg.checkpoint_every or 500,
+        save_total_limit=1,
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
@@ -153,7 +158,7 @@ def make_trainer(
         train_dataset=datasets.Dataset.from_list(rows),
         processing_class=tok,
         peft_config=peft_config,
-        callbacks=[progress_callback(log_path)],
+        callbacks=[progress_callback(log_path), *callbacks],
     )
     if len(trainer.train_dataset) == 0:
         raise LaiError(f"No sample in {train_path} has a completion token within max_length={cfg.max_length}")
@@ -176,6 +181,7 @@ def train_lora(
     out_dir: Path | str,
     init_adapter: Path | str | None = None,
     log_path: Path | str | None = None,
+    callbacks: tuple = (),
 ) -> dict[str, Any]:
     """Train a LoRA adapter on `train_path` and save it to `out_dir`.
 
@@ -188,18 +194,29 @@ def train_lora(
         init_adapter: an earlier round's adapter to keep training, or None for a new one.
         log_path: JSON-lines progress file (one record per `cfg.log_every` steps, then a
             final `{"done": true, ...}`), or None.
+        callbacks: extra `TrainerCallback`s.
+
+    A job killed mid-way leaves checkpoints in `<out_dir>.tmp` (every `cfg.checkpoint_every`
+    steps); the same job started again resumes from the last complete one.
 
     Returns:
         Summary: train_loss, runtime_s, steps, samples, tokens, tokens_per_s, adapter_dir, ...
     """
     out_dir = Path(out_dir)
     tmp_dir = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
+    load_rows(train_path)  # a missing or malformed file fails here, naming the row
+    fingerprint = _job_fingerprint(cfg, model_path, train_path, init_adapter)
+    checkpoint = _last_complete_checkpoint(tmp_dir)
+    resume = checkpoint is not None and _read(tmp_dir / "job_fingerprint") == fingerprint
+    if not resume:  # a fresh start: no checkpoints of another job may leak in
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        tmp_dir.mkdir(parents=True)
+        (tmp_dir / "job_fingerprint").write_text(fingerprint)
     try:
-        trainer = make_trainer(cfg, model_path, train_path, out_dir, init_adapter, log_path)
+        trainer = make_trainer(cfg, model_path, train_path, out_dir, init_adapter, log_path, callbacks)
         tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"]) * cfg.epochs
         start = time.perf_counter()
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if resume else None)
         runtime = time.perf_counter() - start
         summary = {
             "done": True,
@@ -214,15 +231,40 @@ def train_lora(
             "init_adapter": str(init_adapter) if init_adapter else None,
             "adapter_dir": str(out_dir),
         }
+        summary["resumed_from_checkpoint"] = resume
+        for checkpoint in tmp_dir.glob("checkpoint-*"):
+            shutil.rmtree(checkpoint)
+        (tmp_dir / "job_fingerprint").unlink(missing_ok=True)
         trainer.model.save_pretrained(tmp_dir)
         (tmp_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    except BaseException:
+    except Exception:  # a real failure; an interrupt keeps the checkpoints to resume from
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     _replace_dir(tmp_dir, out_dir)
     if log_path:
         append_record(log_path, summary)
     return summary
+
+
+def _job_fingerprint(cfg: TrainConfig, model_path, train_path, init_adapter) -> str:
+    """Identity of a training job: a checkpoint is resumed only by the job that wrote it."""
+    digest = hashlib.sha256(Path(train_path).read_bytes())
+    digest.update(json.dumps([cfg.model_dump(mode="json"), str(model_path), str(init_adapter)]).encode())
+    return digest.hexdigest()
+
+
+_CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt", "adapter_model.safetensors")
+
+
+def _last_complete_checkpoint(tmp_dir: Path) -> Path | None:
+    """The newest checkpoint with every file written (a kill can land mid-save)."""
+    done = [c for c in tmp_dir.glob("checkpoint-*")
+            if c.name.split("-")[-1].isdigit() and all((c / f).exists() for f in _CHECKPOINT_FILES)]
+    return max(done, key=lambda c: int(c.name.split("-")[-1]), default=None)
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
@@ -309,7 +351,8 @@ def run_training_subprocess(
     summary: dict[str, Any] | None = None
     deadline = time.monotonic() + timeout_s if timeout_s else None
     with open(stdout_log_path, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                preexec_fn=_die_with_parent)
         try:
             while True:
                 rc = proc.poll()
@@ -332,6 +375,17 @@ def run_training_subprocess(
     if summary is None:
         raise TrainingFailed(f"Training exited 0 but wrote no summary to {log_path}{_log_tail(stdout_log_path)}")
     return summary
+
+
+def _die_with_parent() -> None:
+    """Linux: the training child gets SIGKILL when the orchestrator dies (even by `kill -9`),
+    so a resumed run never races an orphan writing the same checkpoints."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class _Tail:

@@ -195,3 +195,36 @@ def test_smollm2_learns_in_a_few_steps(tmp_path):
     tuned_loss = completion_loss(*load_target(path, tmp_path / "adapter", device="cpu"))
     print(f"completion loss: base {base_loss:.3f}, with adapter {tuned_loss:.3f}")
     assert tuned_loss < base_loss
+
+
+def test_killed_training_resumes_from_its_checkpoint(tiny, tmp_path):
+    """Interrupted after step 7 (checkpoint at 5), started again: it resumes and ends with the
+    same adapter as an uninterrupted run."""
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    train = write_jsonl(tmp_path / "train.jsonl", [sample(i) for i in range(12)])
+    cfg = CFG.model_copy(update={"checkpoint_every": 5, "epochs": 2, "lora_dropout": 0.1})
+
+    class Kill(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 7:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_lora(cfg, tiny, train, tmp_path / "a" / "adapter", callbacks=(Kill(),))
+    assert (tmp_path / "a" / "adapter.tmp" / "checkpoint-5").exists()
+    resumed = train_lora(cfg, tiny, train, tmp_path / "a" / "adapter")
+    straight = train_lora(cfg, tiny, train, tmp_path / "b" / "adapter")
+    assert resumed["resumed_from_checkpoint"] and not straight["resumed_from_checkpoint"]
+    assert resumed["steps"] == straight["steps"] == 12
+    w1 = load_file(tmp_path / "a" / "adapter" / "adapter_model.safetensors")
+    w2 = load_file(tmp_path / "b" / "adapter" / "adapter_model.safetensors")
+    assert all(torch.allclose(w1[k], w2[k], atol=1e-6) for k in w1)
+    assert not (tmp_path / "a" / "adapter.tmp").exists()
+
+    # a different job (other data) never resumes someone else's checkpoint
+    with pytest.raises(KeyboardInterrupt):
+        train_lora(cfg, tiny, train, tmp_path / "c" / "adapter", callbacks=(Kill(),))
+    other = write_jsonl(tmp_path / "other.jsonl", [sample(i) for i in range(1, 13)])
+    assert not train_lora(cfg, tiny, other, tmp_path / "c" / "adapter")["resumed_from_checkpoint"]
