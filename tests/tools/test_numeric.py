@@ -137,3 +137,11 @@ def test_parse_without_labels_or_numbers():
     assert items == [{"question": "What is 2 + 2?", "answer": "2 + 2 = 4\n#### 4", "target": "4"}]
     assert parse_numbered_problems("") == ([], [])
     assert parse_numbered_problems("I cannot help with that.") == ([], [])
+
+
+def test_minus_between_numbers_is_not_a_sign_and_big_numbers_are_exact():
+    assert extract_last_number("144 - 72") == "72"
+    assert extract_last_number("The result is -5.") == "-5"
+    assert extract_last_number("#### -18") == "-18"
+    assert not numbers_equal(2880001, 2880000)
+    assert numbers_equal("2.5", 2.50) and numbers_equal("0.1", 0.1 + 1e-12)

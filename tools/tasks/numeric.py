@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
@@ -45,13 +46,19 @@ def extract_last_number(text: str | None) -> str | None:
         return None
     text = text.replace("\u2212", "-")
     if "####" in text:
-        m = _NUMBER.search(text.rsplit("####", 1)[1])
+        tail = text.rsplit("####", 1)[1]
+        m = _NUMBER.search(tail)
         if m:
-            return _normalize(m["num"], bool(m["sign"]))
+            return _normalize(m["num"], _is_negative(m, tail))
     found = list(_NUMBER.finditer(text))
     if not found:
         return None
-    return _normalize(found[-1]["num"], bool(found[-1]["sign"]))
+    return _normalize(found[-1]["num"], _is_negative(found[-1], text))
+
+
+def _is_negative(m: re.Match, text: str) -> bool:
+    """A `-` is a sign unless a number or `)` stands before it: `144 - 72` ends in 72, not -72."""
+    return bool(m["sign"]) and not re.search(r"[\d)]\s*$", text[: m.start()])
 
 
 def _to_float(x: object) -> float | None:
@@ -64,11 +71,12 @@ def _to_float(x: object) -> float | None:
 
 
 def numbers_equal(a: object, b: object, tol: float = 1e-6) -> bool:
-    """Whether two numbers (str, int or float) are equal within a relative `tol`; None-safe."""
+    """Whether two numbers (str, int or float) are equal: within an absolute `tol`, or a
+    relative 1e-9 for float noise on big values (2880001 is not 2880000); None-safe."""
     fa, fb = _to_float(a), _to_float(b)
     if fa is None or fb is None:
         return False
-    return abs(fa - fb) <= tol * max(1.0, abs(fa), abs(fb))
+    return math.isclose(fa, fb, rel_tol=1e-9, abs_tol=tol)
 
 
 # ---------------------------------------------------------------- equations in a solution
