@@ -44,14 +44,15 @@ class Evaluator:
     ) -> EvalReport:
         start = time.time()
         responses = self.backend.generate([self.task.prompt(it) for it in items], progress)
-        rows = []
-        for item, response in zip(items, responses):
-            extracted = self.task.extract(response)
-            rows.append({
-                "id": item["id"], "split": split, "skill": item.get("skill"),
-                "question": item["question"], "response": response, "extracted": extracted,
-                "gold": item["target"], "correct": self.task.grade(extracted, item),
-            })
+        extracted = [self.task.extract(r) for r in responses]
+        if hasattr(self.task, "grade_many"):  # code: run every candidate in the sandbox at once
+            correct = self.task.grade_many(extracted, items)
+        else:
+            correct = [self.task.grade(x, it) for x, it in zip(extracted, items)]
+        rows = [{"id": item["id"], "split": split, "skill": item.get("skill"),
+                 "question": item["question"], "response": response, "extracted": x,
+                 "gold": item["target"], "correct": bool(ok)}
+                for item, response, x, ok in zip(items, responses, extracted, correct)]
         write_jsonl(out_path, rows)
         report = _report(split, rows, out_path, time.time() - start)
         write_json(out_path.with_suffix(".summary.json"), {

@@ -77,8 +77,10 @@ class RolesConfig(BaseModel):
     """Model name → price per million tokens, e.g. `{gpt-4o: {input: 2.5, output: 10}}`;
     turns token counts into cost (and makes `budget.max_cost_usd` work)."""
     cache: bool = True
-    """Keep every successful reply in a persistent SQLite cache (`<cache_dir>/llm_responses.sqlite`):
-    a resumed or repeated run makes no call twice."""
+    """Keep every successful reply in a persistent SQLite cache: a resumed or repeated run makes
+    no call twice."""
+    cache_path: str | None = None
+    """The cache file; None = `<run.cache_dir>/llm_responses.sqlite`, shared by all runs."""
 
     def enabled(self, role: str) -> bool:
         """The judge runs only when configured; the other roles always exist."""

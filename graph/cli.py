@@ -1,13 +1,16 @@
-"""`lai`: run the instructor loop.
+"""`lai`: run the instructor loop, resume it, and inspect what it did.
 
     lai run                                  # the embedded default: SmolLM2-135M on `arith`
     lai run config.yaml --strategy lec --max-iterations 2 --set instruct.budget=200
+    lai resume RUN                           # continue a killed or interrupted run
+    lai runs | lai show RUN | lai trace RUN --errors-only | lai report RUN | lai export RUN --out DIR
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import signal
 import sqlite3
 import sys
 import time
@@ -53,6 +56,40 @@ def _parser() -> argparse.ArgumentParser:
                      help="any config key, e.g. --set instruct.budget=200 (repeatable)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
+    resume = sub.add_parser("resume", help="continue a run from its last checkpoint")
+    resume.add_argument("run", help="run id (under --runs-dir) or run folder")
+    resume.add_argument("--runs-dir", default="runs")
+    resume.add_argument("--quiet", action="store_true", help="no progress bars")
+    resume.set_defaults(func=cmd_resume)
+    runs = sub.add_parser("runs", help="list runs")
+    runs.add_argument("--runs-dir", default="runs")
+    runs.set_defaults(func=cmd_runs)
+    show = sub.add_parser("show", help="a run's per-round table, stop reason and best adapter")
+    show.add_argument("run")
+    show.add_argument("--runs-dir", default="runs")
+    show.set_defaults(func=cmd_show)
+    trace = sub.add_parser("trace", help="node executions and LLM calls of a run")
+    trace.add_argument("run")
+    trace.add_argument("--runs-dir", default="runs")
+    trace.add_argument("--iteration", type=int)
+    trace.add_argument("--role", help="analyst, generator or judge")
+    trace.add_argument("--node", help="e.g. instruct, generate, train")
+    trace.add_argument("--errors-only", action="store_true", help="only failed nodes and calls")
+    trace.add_argument("--follow", metavar="ERROR_ID",
+                       help="one error: wrong answer → neighbours → analysis → its samples, kept or not")
+    trace.add_argument("--full", action="store_true", help="print messages and replies in full")
+    trace.set_defaults(func=cmd_trace)
+    report = sub.add_parser("report", help="write a self-contained HTML report of a run")
+    report.add_argument("run")
+    report.add_argument("--runs-dir", default="runs")
+    report.add_argument("--out", help="HTML file (default: <run>/report.html)")
+    report.set_defaults(func=cmd_report)
+    export = sub.add_parser("export", help="write the best adapter (or merged model) with a model card")
+    export.add_argument("run")
+    export.add_argument("--runs-dir", default="runs")
+    export.add_argument("--out", required=True)
+    export.add_argument("--merge", action="store_true", help="merge the adapter into the base model")
+    export.set_defaults(func=cmd_export)
     tasks = sub.add_parser("tasks", help="list the registered tasks")
     tasks.set_defaults(func=lambda a: _print_tasks())
     return p
@@ -80,22 +117,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_id = cfg.run.run_id or f"{cfg.task.name}-{cfg.instruct.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = cfg.run.runs_dir / run_id
     if (run_dir / "state.sqlite").exists():
-        raise LaiError(f"run {run_id!r} already exists in {cfg.run.runs_dir}; pick another --run-id")
+        raise LaiError(f"run {run_id!r} already exists in {cfg.run.runs_dir}; pick another --run-id "
+                       f"or continue it with `lai resume {run_id} --runs-dir {cfg.run.runs_dir}`")
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
-    return _execute(cfg, run_dir, quiet=args.quiet)
+    return _execute(cfg, run_dir, quiet=args.quiet, resume=False)
 
 
-def _execute(cfg, run_dir: Path, quiet: bool) -> int:
+def cmd_resume(args: argparse.Namespace) -> int:
+    from lai.graph.config import load_config
+    from lai.graph.runs import find_run, status_of
+
+    run_dir = find_run(Path(args.runs_dir), args.run)
+    if status_of(run_dir) == "running":
+        raise LaiError(f"run {run_dir.name!r} is still running (pid in {run_dir / 'status.json'})")
+    if status_of(run_dir) == "finished":
+        console.print(f"run {run_dir.name} already finished; `lai show {run_dir.name}` shows it")
+        return 0
+    cfg = load_config(run_dir / "config.yaml")
+    return _execute(cfg, run_dir, quiet=args.quiet, resume=True)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _execute(cfg, run_dir: Path, quiet: bool, resume: bool) -> int:
+    """Run (or resume) the graph. Ctrl-C / SIGTERM abandon the current node: the checkpoint of
+    the last finished node stays, and `lai resume` picks up from there."""
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     from lai.agents.ledger import Ledger
     from lai.agents.llm import describe
-    from lai.tools.trace import TraceStore
     from lai.graph.build import build_graph, recursion_limit
     from lai.graph.context import Context
+    from lai.graph.runs import read_json, write_status
+    from lai.tools.jsonl import write_json
     from lai.graph.ui import UI
     from lai.tools.tasks import get_task
+    from lai.tools.trace import TraceStore
     from lai.training.target import resolve_model
 
     from transformers.utils import logging as hf_logging
@@ -104,12 +164,16 @@ def _execute(cfg, run_dir: Path, quiet: bool) -> int:
     # Raised inside transformers/peft when an adapter loads; nothing a user can act on.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     started = time.time()
+    resume_cmd = f"lai resume {run_dir.name} --runs-dir {run_dir.parent}"
     ui = UI(console, quiet=quiet)
     task = get_task(cfg.task.name, **cfg.task.options)
     if cfg.instruct.strategy == "random" and not hasattr(task, "sample"):
         raise LaiError(f"instruct.strategy=random needs a task that can draw fresh items; "
                        f"{task.name!r} cannot (use le, lec or mimic)")
-    ui.info(f"run [bold]{run_dir}[/]: task {task.name}, strategy {cfg.instruct.strategy}, target {cfg.target.model}")
+    if hasattr(task, "split_info"):  # how the splits were made, for the record
+        write_json(run_dir / "splits.json", task.split_info())
+    verb = "resuming" if resume else "run"
+    ui.info(f"{verb} [bold]{run_dir}[/]: task {task.name}, strategy {cfg.instruct.strategy}, target {cfg.target.model}")
     ledger = Ledger(run_dir / "usage.json", cfg.budget)
     trace = TraceStore(run_dir / "trace.sqlite")
     clients = make_clients(cfg, ledger, trace)
@@ -125,9 +189,27 @@ def _execute(cfg, run_dir: Path, quiet: bool) -> int:
     graph = build_graph(ctx, SqliteSaver(conn))
     config = {"configurable": {"thread_id": run_dir.name},
               "recursion_limit": recursion_limit(cfg.loop.max_iterations)}
-    final = graph.invoke({}, config)
-    conn.close()
-    _finish(run_dir, final, time.time() - started)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    prior_s = read_json(run_dir / "status.json").get("active_s", 0.0)
+    write_status(run_dir, "running", resume=resume_cmd)
+    try:
+        final = graph.invoke(None if resume else {}, config)
+    except KeyboardInterrupt as e:
+        write_status(run_dir, "interrupted", reason=str(e) or "SIGINT",
+                     active_s=prior_s + time.time() - started)
+        console.print(f"[yellow]interrupted[/] ({str(e) or 'SIGINT'}); the last finished step is "
+                      f"checkpointed. Continue with:\n  {resume_cmd}")
+        return 130
+    except BaseException as e:
+        write_status(run_dir, "failed", error=f"{type(e).__name__}: {e}",
+                     active_s=prior_s + time.time() - started)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        conn.close()
+    active_s = prior_s + time.time() - started  # a resumed run counts its earlier sessions too
+    _finish(run_dir, final, active_s)
+    write_status(run_dir, "finished", stop_reason=final.get("stop_reason"), active_s=active_s)
     return 0
 
 
@@ -141,7 +223,8 @@ def make_clients(cfg, ledger, trace) -> dict:
              "mimic": ["generator"], "random": []}[cfg.instruct.strategy]
     if roles and cfg.roles.enabled("judge"):
         roles.append("judge")
-    cache = ResponseCache(cfg.run.cache_dir / "llm_responses.sqlite") if cfg.roles.cache and roles else None
+    cache_path = cfg.roles.cache_path or cfg.run.cache_dir / "llm_responses.sqlite"
+    cache = ResponseCache(cache_path) if cfg.roles.cache and roles else None
     clients = {}
     for role in roles:
         spec = cfg.roles.resolve(role)
@@ -189,6 +272,83 @@ def results_table(history: list[dict]) -> Table:
             f("train_loss", "{:.3f}"), f("minutes", "{:.1f}"), "✓" if row.get("kept_as_best") else "",
         )
     return table
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from lai.graph.runs import list_runs
+
+    rows = list_runs(Path(args.runs_dir))
+    if not rows:
+        console.print(f"no runs in {args.runs_dir}")
+        return 0
+    table = Table(title=f"runs in {args.runs_dir}")
+    for col in ("id", "task", "strategy", "status", "best val", "rounds", "started", "minutes"):
+        table.add_column(col, justify="right" if col in ("best val", "rounds", "minutes") else "left")
+    colour = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
+    for r in rows:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])) if r["started"] else "-"
+        table.add_row(r["id"], r["task"], r["strategy"],
+                      f"[{colour.get(r['status'], 'white')}]{r['status']}[/]",
+                      "-" if r["best_validation"] is None else f"{r['best_validation']:.3f}",
+                      str(r["rounds"]), started, "-" if r["minutes"] is None else f"{r['minutes']:.1f}")
+    console.print(table)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from lai.graph.runs import find_run, read_json, summary
+
+    run_dir = find_run(Path(args.runs_dir), args.run)
+    info, metrics = summary(run_dir), read_json(run_dir / "metrics.json")
+    console.print(f"[bold]{info['id']}[/]: task {info['task']}, strategy {info['strategy']}, "
+                  f"status {info['status']}")
+    if metrics.get("history"):
+        console.print(results_table(metrics["history"]))
+    test = info["test"]
+    console.print(f"stop reason: {info['stop_reason'] or '(not stopped yet)'}")
+    if "best" in test:
+        console.print(f"test accuracy: base {test['baseline']:.3f} → best {test['best']:.3f}")
+    console.print(f"best adapter: {info['best_adapter'] or '(none: the base model is best)'}")
+    for role, u in (metrics.get("usage") or {}).items():
+        console.print(f"  {role}: {u['calls']} calls ({u['cached']} cached, {u['failed']} failed), "
+                      f"{u['input_tokens'] + u['output_tokens']} tokens, ${u['cost_usd']:.4f}")
+    if info["status"] in ("interrupted", "failed"):
+        console.print(f"continue with: lai resume {info['id']} --runs-dir {args.runs_dir}")
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from lai.graph.runs import find_run
+    from lai.graph.trace_view import follow_error, print_trace
+
+    run_dir = find_run(Path(args.runs_dir), args.run)
+    if args.follow:
+        follow_error(console, run_dir, args.follow, iteration=args.iteration)
+    else:
+        print_trace(console, run_dir, iteration=args.iteration, role=args.role, node=args.node,
+                    errors_only=args.errors_only, full=args.full)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lai.graph.report import write_report
+    from lai.graph.runs import find_run
+
+    run_dir = find_run(Path(args.runs_dir), args.run)
+    path = write_report(run_dir, Path(args.out) if args.out else None)
+    console.print(f"report written to {path}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from lai.graph.runs import find_run
+    from lai.training.export import export_run
+
+    run_dir = find_run(Path(args.runs_dir), args.run)
+    with console.status("exporting" + (" (merging into the base model)" if args.merge else "")):
+        out = export_run(run_dir, Path(args.out), merge=args.merge)
+    console.print(f"exported to {out} (model card: {out / 'README.md'})")
+    return 0
 
 
 def _print_tasks() -> int:

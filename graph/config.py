@@ -51,7 +51,8 @@ class TaskConfig(BaseModel):
     name: str = "arith"
     """A registered task (`lai tasks` lists them)."""
     options: dict[str, Any] = {}
-    """Passed to the task's constructor (for `arith`: seed, n_mining, n_validation, n_test)."""
+    """Passed to the task's constructor: for `arith` seed, n_mining, n_validation, n_test; for
+    the file-backed tasks path / paths, fields, on_bad_row, seed, fractions (docs/tasks.md)."""
     limits: dict[Literal["mining", "validation", "test"], int | None] = {}
     """Use only the first N items of a split; missing or None = all."""
 

@@ -102,12 +102,19 @@ def generate(state: LoopState, *, ctx: Context) -> dict:
 
 def curate_samples(state: LoopState, *, ctx: Context) -> dict:
     """Verify, dedup and decontaminate the new samples; cap them at the round's budget."""
+    from lai.tools.dedup import item_text
+
     d, k = Path(state["iter_dir"]), state["iteration"]
-    seen = {ctx.task.signature(s) for j in range(1, k)
-            for s in _read_if_exists(ctx.iter_dir(j) / "kept.jsonl")}
-    held_out = {ctx.task.signature(it) for split in ("validation", "test") for it in ctx.items(split)}
-    kept, rejected, counts = curate(ctx.task, read_jsonl(d / "generated.jsonl"),
-                                    ctx.cfg.instruct.budget, seen, held_out)
+    earlier = {f"{s['id']} (round {j})": s for j in range(1, k)
+               for s in _read_if_exists(ctx.iter_dir(j) / "kept.jsonl")}
+    evaluation = {f"{split} {it['id']}": it for split in ("validation", "test")
+                  for it in ctx.items(split)}
+    seen = {ctx.task.signature(s) for s in earlier.values()}
+    held_out = {ctx.task.signature(it) for it in evaluation.values()}
+    kept, rejected, counts = curate(
+        ctx.task, read_jsonl(d / "generated.jsonl"), ctx.cfg.instruct.budget, seen, held_out,
+        held_out_texts={i: item_text(it) for i, it in evaluation.items()},
+        seen_texts={i: item_text(s) for i, s in earlier.items()})
     write_jsonl(d / "kept.jsonl", kept)
     write_jsonl(d / "rejected.jsonl", rejected)
     ctx.ui.info(f"  kept {counts['kept']} samples, rejected {counts['rejected']}: "

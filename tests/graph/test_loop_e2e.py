@@ -19,7 +19,7 @@ TINY = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["lec"])
-def test_one_round_end_to_end(tmp_path, strategy):
+def test_one_round_end_to_end(tmp_path, strategy, capsys):
     rc = main(["run", "--strategy", strategy, "--max-iterations", "1", "--runs-dir", str(tmp_path),
                "--run-id", "tiny", "--quiet", *sum((["--set", s] for s in TINY), [])])
     assert rc == 0
@@ -62,6 +62,34 @@ def test_one_round_end_to_end(tmp_path, strategy):
                      "validate", "decide", "final_test"]
     assert calls["analyst"] == len(selected) and calls["generator"] >= sum(a["ok"] for a in analyses)
     assert metrics["usage"]["analyst"]["calls"] == len(selected)
+    inspect_finished_run(tmp_path, run, selected, capsys)
+
+
+def inspect_finished_run(runs_dir, run, selected, capsys):
+    """`lai runs / show / trace / export` on the run just made."""
+    capsys.readouterr()
+    assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny" in out and "finished" in out and "arith" in out
+    assert main(["show", "tiny", "--runs-dir", str(runs_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "stop reason" in out and "best adapter" in out and "analyst" in out
+    assert main(["trace", "tiny", "--runs-dir", str(runs_dir), "--node", "instruct"]) == 0
+    out = capsys.readouterr().out
+    assert "LLM calls" in out and "analyse" in out
+    assert main(["trace", "tiny", "--runs-dir", str(runs_dir), "--follow", selected[0]["id"]]) == 0
+    out = capsys.readouterr().out
+    assert selected[0]["item"]["question"][:30] in out and "analysis" in out and "samples it produced" in out
+    assert main(["trace", "tiny", "--runs-dir", str(runs_dir), "--follow", "no-such-error"]) == 2
+    metrics = json.loads((run / "metrics.json").read_text())
+    rc = main(["export", "tiny", "--runs-dir", str(runs_dir), "--out", str(runs_dir / "export")])
+    if metrics["best_adapter"]:
+        assert rc == 0
+        card = (runs_dir / "export" / "README.md").read_text()
+        assert "smollm2-135m-instruct" in card and "lec" in card and "offline rule-based" in card
+        assert (runs_dir / "export" / "adapter_model.safetensors").exists()
+    else:
+        assert rc == 2 and "no round beat the base model" in capsys.readouterr().out
 
 
 @pytest.mark.slow

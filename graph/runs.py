@@ -1,0 +1,86 @@
+"""Run folders as users see them: status, listing, lookup.
+
+`runs/<id>/status.json` says what the run is doing (running, finished, interrupted, failed)
+and how to resume it; the rest comes from `metrics.json` and `config.yaml`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lai.tools.errors import LaiError
+from lai.tools.jsonl import write_json
+
+
+def write_status(run_dir: Path, status: str, **extra: Any) -> None:
+    old = read_json(run_dir / "status.json")
+    write_json(run_dir / "status.json", {
+        **old, "status": status, "pid": os.getpid(), "updated": time.time(),
+        "started": old.get("started", time.time()), **extra})
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def status_of(run_dir: Path) -> str:
+    """`running` only while its process lives: a run killed by -9 shows as `interrupted`."""
+    status = read_json(run_dir / "status.json")
+    state = status.get("status", "unknown")
+    if state == "running" and not _alive(status.get("pid")):
+        return "interrupted"
+    return state
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def find_run(runs_dir: Path, name: str) -> Path:
+    """A run by folder path, or by id under `runs_dir`."""
+    for candidate in (Path(name), runs_dir / name):
+        if (candidate / "config.yaml").exists():
+            return candidate
+    known = ", ".join(sorted(p.name for p in runs_dir.glob("*") if (p / "config.yaml").exists())[-8:])
+    raise LaiError(f"no run {name!r} in {runs_dir}" + (f" (runs there: {known})" if known else ""))
+
+
+def summary(run_dir: Path) -> dict[str, Any]:
+    """One row of `lai runs`."""
+    metrics = read_json(run_dir / "metrics.json")
+    status = read_json(run_dir / "status.json")
+    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    history = metrics.get("history", [])
+    started = status.get("started")
+    return {
+        "id": run_dir.name, "task": config.get("task", {}).get("name", "?"),
+        "strategy": config.get("instruct", {}).get("strategy", "?"),
+        "status": status_of(run_dir), "best_validation": metrics.get("best_validation"),
+        "rounds": max(len(history) - 1, 0), "started": started,
+        "minutes": metrics.get("wall_minutes") or (
+            round((status.get("updated", started) - started) / 60, 1) if started else None),
+        "stop_reason": metrics.get("stop_reason"), "test": metrics.get("test", {}),
+        "best_adapter": metrics.get("best_adapter"),
+    }
+
+
+def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
+    dirs = [p for p in runs_dir.glob("*") if (p / "config.yaml").exists()] if runs_dir.exists() else []
+    return sorted((summary(p) for p in dirs), key=lambda r: r["started"] or 0)
