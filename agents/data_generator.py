@@ -22,6 +22,7 @@ from lai.agents.prompting import load_prompt
 from lai.agents.replies import parse_samples, samples_schema
 from lai.tools.jsonl import write_jsonl
 from lai.tools.tasks.base import Item, Task
+from lai.tools.tasks.mixed import task_for
 
 JUDGED_FAMILIES = ("math", "multiple_choice")  # code is checked by running its tests
 
@@ -35,6 +36,7 @@ def samples_per_error(budget: int, n_errors: int) -> int:
 
 def generation_prompt(task: Task, source: dict, n: int, mimic: bool = False) -> str:
     """For an analysis row; with `mimic`, for a selected error shown without the wrong answer."""
+    task = task_for(task, source["item"])
     if mimic:
         return load_prompt(f"generator_mimic_{task.family}").format(error=task.show(source["item"]), n=n)
     text = (f"Diagnosis: {source['diagnosis']}\nCategory: {source['category']}\n"
@@ -44,6 +46,7 @@ def generation_prompt(task: Task, source: dict, n: int, mimic: bool = False) -> 
 
 
 def judge_prompt(task: Task, item: Item) -> str:
+    task = task_for(task, item)
     question = item["question"]
     if item.get("choices"):
         question += "\n" + "\n".join(f"{k}. {v}" for k, v in item["choices"].items())
@@ -79,17 +82,19 @@ class DataGenerator:
     async def _for_source(self, source: dict, n: int) -> tuple[list[Item], list[dict], list[dict]]:
         """Generate, check, and send failures back for repair (at most `max_repairs` times)."""
         source_id = source.get("error_id") or source["id"]
+        task = task_for(self.task, source["item"])  # in a mixed run, the error's own task
+        tag = {"task": source["item"]["task"]} if "task" in source["item"] else {}
         messages = [{"role": "user", "content": generation_prompt(self.task, source, n, self.mimic)}]
         accepted, rejected, calls = [], [], []
         for attempt in range(self.max_repairs + 1):
-            reply = await self.client.ask(messages, schema=samples_schema(self.task.family),
+            reply = await self.client.ask(messages, schema=samples_schema(task.family),
                                           purpose="generate" if attempt == 0 else "repair", ref=source_id)
             calls.append({"error_id": source_id, "attempt": attempt, "messages": messages,
                           "reply": reply.text, "call_error": reply.error,
                           "truncated": reply.truncated, "cached": reply.cached})
             if reply.text is None:
                 break
-            items, unreadable = parse_samples(self.task, reply.text)
+            items, unreadable = parse_samples(task, reply.text)
             calls[-1]["n_parsed"] = len(items)
             rejected += [{"source_error": source_id, "attempt": attempt, "stage": "unparsed",
                           "reason": u["reason"], "text": u["text"]} for u in unreadable]
@@ -97,8 +102,8 @@ class DataGenerator:
             for item in items:
                 item.update(id=f"{source_id}/a{attempt}g{len(accepted) + len(failures)}",
                             skill=item.get("skill") or source["item"].get("skill"),
-                            source_error=source_id, attempt=attempt)
-                stage, reason = await self._check(item)
+                            source_error=source_id, attempt=attempt, **tag)
+                stage, reason = await self._check(task, item)
                 if stage is None:
                     accepted.append({**item, "verified": True})
                 else:
@@ -112,18 +117,18 @@ class DataGenerator:
                                    {"role": "user", "content": load_prompt("repair").format(failures=feedback)}]
         return accepted, rejected, calls
 
-    async def _check(self, item: Item) -> tuple[str | None, str]:
+    async def _check(self, task: Task, item: Item) -> tuple[str | None, str]:
         """(None, "ok") when the sample passes; else the failed stage and why."""
-        ok, reason = await asyncio.to_thread(self.task.verify, item)  # may run the sandbox
+        ok, reason = await asyncio.to_thread(task.verify, item)  # may run the sandbox
         if not ok:
             return "verification", reason
-        if self.judge is None or self.task.family not in JUDGED_FAMILIES:
+        if self.judge is None or task.family not in JUDGED_FAMILIES:
             return None, "ok"
-        reply = await self.judge.ask([{"role": "user", "content": judge_prompt(self.task, item)}],
+        reply = await self.judge.ask([{"role": "user", "content": judge_prompt(task, item)}],
                                      purpose="judge", ref=item["id"])
         if reply.text is None:
             return "judge", f"judge call failed: {reply.error}"
-        answer = self.task.extract(reply.text)
-        if not self.task.grade(answer, item):
+        answer = task.extract(reply.text)
+        if not task.grade(answer, item):
             return "judge", f"judge answered {answer!r}, the sample's key is {item.get('target')!r}"
         return None, "ok"

@@ -6,11 +6,12 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from lai.tools.generation import GenerationBackend, GenerationConfig
 from lai.tools.jsonl import write_json, write_jsonl
 from lai.tools.tasks.base import Item, Task
+from lai.tools.tasks.mixed import task_for
 
 
 @dataclass
@@ -22,11 +23,13 @@ class EvalReport:
     path: Path
     by_skill: dict[str, float]
     seconds: float
+    by_task: dict[str, float] | None = None
+    """Per-task accuracy in a mixed run (`accuracy` is then their mean, unless pooled)."""
 
     def summary(self) -> dict:
         return {
             "split": self.split, "accuracy": self.accuracy, "n": self.n,
-            "n_correct": self.n_correct, "by_skill": self.by_skill,
+            "n_correct": self.n_correct, "by_skill": self.by_skill, "by_task": self.by_task,
             "seconds": round(self.seconds, 1), "path": str(self.path),
         }
 
@@ -44,22 +47,39 @@ class Evaluator:
     ) -> EvalReport:
         start = time.time()
         responses = self.backend.generate([self.task.prompt(it) for it in items], progress)
-        extracted = [self.task.extract(r) for r in responses]
-        if hasattr(self.task, "grade_many"):  # code: run every candidate in the sandbox at once
-            correct = self.task.grade_many(extracted, items)
-        else:
-            correct = [self.task.grade(x, it) for x, it in zip(extracted, items)]
+        extracted = [task_for(self.task, it).extract(r) for it, r in zip(items, responses)]
+        correct = grade_all(self.task, extracted, items)
         rows = [{"id": item["id"], "split": split, "skill": item.get("skill"),
                  "question": item["question"], "response": response, "extracted": x,
-                 "gold": item["target"], "correct": bool(ok)}
+                 "gold": item["target"], "correct": bool(ok),
+                 **({"task": item["task"]} if "task" in item else {})}
                 for item, response, x, ok in zip(items, responses, extracted, correct)]
         write_jsonl(out_path, rows)
         report = _report(split, rows, out_path, time.time() - start)
+        if hasattr(self.task, "accuracy"):  # a mixed run: per-task scores, and their mean
+            report.accuracy, report.by_task = self.task.accuracy(rows), self.task.by_task(rows)
         write_json(out_path.with_suffix(".summary.json"), {
             **report.summary(), "task": self.task.name, "task_version": self.task.version,
             "generation": self.gen_cfg.model_dump(),
         })
         return report
+
+
+def grade_all(task: Task, extracted: list[str | None], items: list[Item]) -> list[bool]:
+    """Grade every answer; a task with `grade_many` (code: the sandbox) grades its items at once."""
+    correct: list[bool] = [False] * len(items)
+    groups: dict[int, tuple[Any, list[int]]] = {}
+    for i, it in enumerate(items):
+        sub = task_for(task, it)
+        groups.setdefault(id(sub), (sub, []))[1].append(i)
+    for sub, idx in groups.values():
+        if hasattr(sub, "grade_many"):
+            results = sub.grade_many([extracted[i] for i in idx], [items[i] for i in idx])
+        else:
+            results = [sub.grade(extracted[i], items[i]) for i in idx]
+        for i, ok in zip(idx, results):
+            correct[i] = bool(ok)
+    return correct
 
 
 def _report(split: str, rows: list[dict], path: Path, seconds: float) -> EvalReport:

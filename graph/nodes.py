@@ -22,11 +22,13 @@ def baseline(state: LoopState, *, ctx: Context) -> dict:
     d = ctx.iter_dir(0)
     val = ctx.evaluate("validation", None, d / "eval_validation.jsonl")
     test = ctx.evaluate("test", None, d / "eval_test.jsonl")
-    row = {"iteration": 0, "validation": val.accuracy, "kept_as_best": True, "minutes": 0.0}
+    row = {"iteration": 0, "validation": val.accuracy, "kept_as_best": True, "minutes": 0.0,
+           **({"validation_by_task": val.by_task} if val.by_task else {})}
     ctx.ui.info(f"baseline: validation {val.accuracy:.3f}, test {test.accuracy:.3f}")
     return {"iteration": 1, "history": [row], "best_iteration": 0, "best_adapter": None,
             "best_score": val.accuracy, "stale": 0, "stop_reason": None,
-            "test": {"baseline": test.accuracy}}
+            "test": {"baseline": test.accuracy,
+                     **({"baseline_by_task": test.by_task} if test.by_task else {})}}
 
 
 def mine(state: LoopState, *, ctx: Context) -> dict:
@@ -169,7 +171,8 @@ def validate(state: LoopState, *, ctx: Context) -> dict:
         return {"current": {**state["current"], "validation": None}}
     report = ctx.evaluate("validation", state["candidate_adapter"],
                           Path(state["iter_dir"]) / "eval_validation.jsonl")
-    return {"current": {**state["current"], "validation": report.accuracy}}
+    by_task = {"validation_by_task": report.by_task} if report.by_task else {}
+    return {"current": {**state["current"], "validation": report.accuracy, **by_task}}
 
 
 def decide(state: LoopState, *, ctx: Context) -> dict:
@@ -210,8 +213,12 @@ def final_test(state: LoopState, *, ctx: Context) -> dict:
         report = ctx.evaluate("test", state["best_adapter"],
                               ctx.iter_dir(state["best_iteration"]) / "eval_test.jsonl")
         test["best"] = report.accuracy
+        if report.by_task:
+            test["best_by_task"] = report.by_task
     else:
         test["best"] = test["baseline"]
+        if "baseline_by_task" in test:
+            test["best_by_task"] = test["baseline_by_task"]
     write_metrics(ctx, {**state, "test": test})
     return {"test": test}
 
