@@ -90,6 +90,17 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--out", required=True)
     export.add_argument("--merge", action="store_true", help="merge the adapter into the base model")
     export.set_defaults(func=cmd_export)
+    ev = sub.add_parser("eval", help="score a model (base or with an adapter) on a task's split")
+    ev.add_argument("config", nargs="?", help="YAML config for target/task/generation (optional)")
+    ev.add_argument("--task", help="task.name")
+    ev.add_argument("--model", help="target.model")
+    ev.add_argument("--adapter", help="a LoRA adapter folder (e.g. a run's best adapter)")
+    ev.add_argument("--split", default="test", choices=["mining", "validation", "test"])
+    ev.add_argument("--limit", type=int, help="the first N items of the split")
+    ev.add_argument("--out", default="evals", help="folder for <task>-<split>.jsonl and its summary")
+    ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ev.add_argument("--quiet", action="store_true")
+    ev.set_defaults(func=cmd_eval)
     tasks = sub.add_parser("tasks", help="list the registered tasks")
     tasks.set_defaults(func=lambda a: _print_tasks())
     return p
@@ -272,6 +283,31 @@ def results_table(history: list[dict]) -> Table:
             f("train_loss", "{:.3f}"), f("minutes", "{:.1f}"), "✓" if row.get("kept_as_best") else "",
         )
     return table
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """The evaluator agent alone: one split, greedy, graded the task's way."""
+    from lai.graph.config import load_config
+    from lai.graph.context import Context
+    from lai.graph.ui import UI
+    from lai.tools.tasks import get_task
+    from lai.training.target import resolve_model
+
+    flags = [f"task.name={args.task}"] if args.task else []
+    flags += [f"target.model={args.model}"] if args.model else []
+    cfg = load_config(args.config, [*flags, *args.overrides])
+    task = get_task(cfg.task.name, **cfg.task.options)
+    with console.status("preparing the target model"):
+        model_path = resolve_model(cfg.target.model, cfg.run.cache_dir)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = Context(cfg=cfg, run_dir=out, task=task, model_path=str(model_path), clients={},
+                  ui=UI(console, quiet=args.quiet))
+    ctx._splits[args.split] = task.load(args.split, args.limit)
+    report = ctx.evaluate(args.split, args.adapter, out / f"{task.name}-{args.split}.jsonl")
+    console.print(f"{task.name} {args.split} ({report.n} items): accuracy {report.accuracy:.3f} "
+                  f"({report.n_correct}/{report.n}), {report.seconds:.0f} s; rows in {report.path}")
+    return 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
