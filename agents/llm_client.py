@@ -230,8 +230,11 @@ def describe_error(error: BaseException) -> str:
 
 
 def _refuses_response_format(error: BaseException) -> bool:
-    return _status(error) in (400, 422) and "response_format" in str(error).lower() or (
-        _status(error) in (400, 422) and "json_schema" in str(error).lower())
+    """A server that cannot do structured output says so with 400/422 (OpenAI, vLLM) or even
+    500 (llama-cpp-python's server: "Input should be 'text' or 'json_object'")."""
+    text = str(error).lower()
+    return _status(error) in (400, 422, 500) and any(
+        word in text for word in ("response_format", "json_schema", "'text' or 'json_object'"))
 
 
 def _text(content: Any) -> str:

@@ -109,10 +109,14 @@ def test_analyst_over_http_json_fallbacks_and_faults(task, key_env, tmp_path):
     assert len(trace_rows) == 8 and {r["role"] for r in trace_rows} == {"analyst"}
 
 
-def test_endpoint_refusing_response_format_gets_plain_prompts(task, key_env, tmp_path):
+@pytest.mark.parametrize("status,message", [
+    (400, "response_format is not supported"),
+    (500, "1 validation error: response_format.type Input should be 'text' or 'json_object'"),  # llama-cpp-python
+])
+def test_endpoint_refusing_response_format_gets_plain_prompts(task, key_env, tmp_path, status, message):
     def script(body):
         if "response_format" in body:
-            return Scripted(status=400, raw_body=json.dumps({"error": {"message": "response_format is not supported"}}))
+            return Scripted(status=status, raw_body=json.dumps({"error": {"message": message}}))
         return Scripted("Diagnosis: dropped a carry\nCategory: carry or borrow slip\nSkill: carrying")
 
     with OpenAIServer(script) as server:
