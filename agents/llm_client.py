@@ -72,13 +72,14 @@ class RoleClient:
                 reply = Reply(None, error=f"budget exhausted: {reason}")
                 self._record(messages, reply, purpose, ref, cost=0.0)
                 return reply
-            reply = await self._call_with_retries(messages, use_schema)
+            reply = await self._call_with_retries(messages, use_schema, purpose, ref)
         if self.cache is not None and reply.text is not None and reply.error is None:
             self.cache.put(key, reply.text, {"truncated": reply.truncated, "role": self.role})
         self._record(messages, reply, purpose, ref, cost=self._cost(reply))
         return reply
 
-    async def _call_with_retries(self, messages: Messages, schema: dict | None) -> Reply:
+    async def _call_with_retries(self, messages: Messages, schema: dict | None, purpose: str,
+                                 ref: str) -> Reply:
         started, attempts = time.monotonic(), 0
         try:
             async for attempt in AsyncRetrying(
@@ -87,25 +88,29 @@ class RoleClient:
             ):
                 with attempt:
                     attempts += 1
-                    reply = await self._invoke(messages, schema)
+                    reply = await self._invoke(messages, schema, purpose, ref)
         except Exception as e:  # noqa: BLE001 - reported in the Reply, never raised
             return Reply(None, error=describe_error(e), retries=attempts - 1,
                          latency_s=time.monotonic() - started)
         reply.retries, reply.latency_s = attempts - 1, time.monotonic() - started
         return reply
 
-    async def _invoke(self, messages: Messages, schema: dict | None) -> Reply:
+    async def _invoke(self, messages: Messages, schema: dict | None, purpose: str = "",
+                      ref: str = "") -> Reply:
         lc_messages = convert_to_messages(messages)
         kwargs = {}
         if schema is not None and self.structured:
             kwargs["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": schema.get("title", "reply"), "schema": schema, "strict": False}}
         try:
-            msg = await self.llm.ainvoke(lc_messages, **kwargs)
+            # named for langchain's own tracing (LangSmith, when LANGSMITH_TRACING is set)
+            config = {"run_name": f"lai.{self.role}.{purpose or 'call'}", "tags": [self.role, purpose],
+                      "metadata": {"lai_role": self.role, "lai_ref": ref}}
+            msg = await self.llm.ainvoke(lc_messages, config=config, **kwargs)
         except Exception as e:
             if kwargs and _refuses_response_format(e):
                 self.structured = False  # this endpoint cannot do it: plain prompts from now on
-                return await self._invoke(messages, None)
+                return await self._invoke(messages, None, purpose, ref)
             completion = getattr(e, "completion", None)  # openai's LengthFinishReasonError
             if completion is not None and type(e).__name__ == "LengthFinishReasonError":
                 usage = getattr(completion, "usage", None)
