@@ -108,8 +108,8 @@ def test_kill_anywhere_and_resume_matches_an_uninterrupted_run(tmp_path):
         for _, ready in kill_points:
             kill_when(proc, ready)
             status = subprocess.run([sys.executable, "-m", "lai.graph.cli", "runs", "--runs-dir", str(runs)],
-                                    capture_output=True, text=True).stdout
-            assert "interrupted" in status
+                                    capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}).stdout
+            assert "interrupted" in status, status
             proc = start(["resume", "killed"], runs, "killed", server.base_url, None)
         assert proc.wait() == 0, proc.stdout.read()[-3000:]
         calls_killed = len(server.calls) - calls_straight
