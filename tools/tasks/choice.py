@@ -22,9 +22,8 @@ import re
 from typing import Any
 
 from lai.tools.sources import RowError, SourcedTask, get_field
-from lai.tools.tasks.base import Item, Messages, register_task
-from lai.tools.tasks.math import _HEADER, _blocks, _item_id, _optional_text
-from lai.tools.tasks.numeric import _NUMBERED, _Q_LABEL, _SKILL
+from lai.tools.tasks.base import parse_blocks, Item, Messages, register_task
+from lai.tools.tasks.math import _blocks, _item_id, _optional_text, open_block
 
 LETTERS = "ABCDEFGH"
 CHOICE_CATEGORIES = (
@@ -141,15 +140,8 @@ def _options(region: str) -> dict[str, str] | None:
 
 def parse_choice_block(block: str) -> tuple[dict | None, str]:
     """One question block → `{question, choices, target, explanation[, skill]}` or `(None, reason)`."""
-    item: dict = {}
-    if skill := _SKILL.search(block):
-        item["skill"] = skill[1].strip()
-        block = block[: skill.start()] + block[skill.end():]
-    block = block.strip()
-    if header := _HEADER.match(block):
-        block = block[header.end():].lstrip()
-    block = _Q_LABEL.sub("", block, count=1) if _Q_LABEL.match(block) else \
-        _NUMBERED.sub("", block, count=1)
+    block, skill = open_block(block)
+    item: dict = {"skill": skill} if skill else {}
     answer = _ANS_LABEL.search(block)
     if answer is None:
         found = list(re.finditer(rf"answer\s+is\s*[:\-]?\s*[*_`]*[(\[]?({_L})(?![\w'])", block, re.I))
@@ -289,15 +281,8 @@ class ChoiceTask(SourcedTask):
         """Questions in numbered `1. Question: ... A. ... D. ... Answer: X Explanation: ...`
         form and variants (markdown bold or headings, `### Problem 1`, `(A)`/`A)` options, inline
         options, "The answer is X"); plus the unreadable blocks (`{"text", "reason"}`)."""
-        items, rejects = [], []
-        for block in _blocks(text):
-            raw, reason = parse_choice_block(block)
-            if raw:
-                items.append(self._finish(raw["question"], raw["choices"], raw["target"],
-                                          raw["explanation"], raw.get("skill")))
-            else:
-                rejects.append({"text": block.strip(), "reason": reason})
-        return items, rejects
+        return parse_blocks(_blocks(text), parse_choice_block, lambda raw: self._finish(
+            raw["question"], raw["choices"], raw["target"], raw["explanation"], raw.get("skill")))
 
     def parse(self, text: str) -> list[Item]:
         return self.parse_with_rejects(text)[0]

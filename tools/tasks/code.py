@@ -25,7 +25,7 @@ from typing import Any
 
 from lai.tools.errors import LaiError
 from lai.tools.sources import RowError, SourcedTask, get_field
-from lai.tools.tasks.base import Item, Messages, register_task
+from lai.tools.tasks.base import parse_blocks, Item, Messages, register_task
 from lai.tools.tasks.math import _item_id
 
 CODE_CATEGORIES = (
@@ -407,14 +407,7 @@ class CodeTask(SourcedTask):
         description or a stub fence, a solution fence, and tests as a `Tests:` block of asserts
         (in a fence or as plain lines), asserts after the solution, or a `def check(candidate)`;
         plus the blocks that could not be read (`{"text", "reason"}`)."""
-        items, rejects = [], []
-        for block in code_blocks(text):
-            raw, reason = parse_code_block(block)
-            if raw:
-                items.append(self._finish(raw))
-            else:
-                rejects.append({"text": block.strip(), "reason": reason})
-        return items, rejects
+        return parse_blocks(code_blocks(text), parse_code_block, self._finish)
 
     def parse(self, text: str) -> list[Item]:
         return self.parse_with_rejects(text)[0]

@@ -25,7 +25,7 @@ from typing import Any
 from lai.tools.errors import LaiError
 from lai.tools.sources import RowError, RowSkip, SourcedTask, get_field
 from lai.tools.tasks.arith import INSTRUCTION
-from lai.tools.tasks.base import Item, Messages, register_task
+from lai.tools.tasks.base import parse_blocks, Item, Messages, register_task
 from lai.tools.tasks.numeric import (
     _A_LABEL, _NUMBER, _NUMBERED, _Q_LABEL, _SKILL, _unmark, check_equations,
 )
@@ -228,6 +228,21 @@ def _blocks(text: str) -> list[str]:
     return [text[s:e] for s, e in zip(ordered, ordered[1:] + [len(text)])]
 
 
+def open_block(block: str) -> tuple[str, str | None]:
+    """A problem block without its `Skill:` line, `Problem 1` header and `Question:` / `1.`
+    label (what every family's block parser strips first), and the skill it named."""
+    skill = None
+    if m := _SKILL.search(block):
+        skill = m[1].strip()
+        block = block[: m.start()] + block[m.end():]
+    block = block.strip()
+    if header := _HEADER.match(block):
+        block = block[header.end():].lstrip()
+    if _Q_LABEL.match(block):
+        return _Q_LABEL.sub("", block, count=1), skill
+    return _NUMBERED.sub("", block, count=1), skill
+
+
 def _pull_python(block: str) -> tuple[str, str | None]:
     """The block without its code fences (and a `Python:` label), and the first fence's code."""
     code = None
@@ -243,15 +258,8 @@ def _pull_python(block: str) -> tuple[str, str | None]:
 def parse_math_block(block: str) -> tuple[dict | None, str]:
     """One problem block → `{question, answer, target[, skill, python]}` or `(None, reason)`."""
     block, python = _pull_python(block)
-    item: dict = {}
-    if skill := _SKILL.search(block):
-        item["skill"] = skill[1].strip()
-        block = block[: skill.start()] + block[skill.end():]
-    block = block.lstrip()
-    if header := _HEADER.match(block):
-        block = block[header.end():].lstrip()
-    block = _Q_LABEL.sub("", block, count=1) if _Q_LABEL.match(block) else \
-        _NUMBERED.sub("", block, count=1)
+    block, skill = open_block(block)
+    item: dict = {"skill": skill} if skill else {}
     label = _A_LABEL.search(block)
     if not label:
         return None, "no 'Answer:' label"
@@ -387,14 +395,7 @@ class MathTask(SourcedTask):
         """Problems in the paper's numbered `Question: / Answer: / #### N` format and variants
         (markdown bold or headings, `### Problem 1`, `Q:`/`A:`, `Final answer: N`), each with an
         optional ```python fence; plus the blocks that could not be read (`{"text", "reason"}`)."""
-        items, rejects = [], []
-        for block in _blocks(text):
-            raw, reason = parse_math_block(block)
-            if raw:
-                items.append(self._finish(raw))
-            else:
-                rejects.append({"text": block.strip(), "reason": reason})
-        return items, rejects
+        return parse_blocks(_blocks(text), parse_math_block, self._finish)
 
     def parse(self, text: str) -> list[Item]:
         return self.parse_with_rejects(text)[0]
