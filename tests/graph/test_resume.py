@@ -77,15 +77,19 @@ def trained_steps(run_dir: Path) -> int:
     return max(steps, default=0)
 
 
-def kill_when(proc, ready, timeout=600):
-    """SIGKILL the run's whole process group once `ready()` holds; fail if it ends first."""
+def kill_when(proc, ready, sig=signal.SIGKILL, timeout=900):
+    """Once `ready()` holds: SIGKILL the run's whole process group, or send `sig` (a clean
+    stop) to the run itself. Fails if the run ends first."""
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:
             pytest.fail(f"run ended before the kill point:\n{proc.stdout.read()[-3000:]}")
         assert time.monotonic() < deadline, "kill point never reached"
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    if sig == signal.SIGKILL:
+        os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        proc.send_signal(sig)
     proc.wait()
 
 
@@ -98,15 +102,18 @@ def test_kill_anywhere_and_resume_matches_an_uninterrupted_run(tmp_path):
         calls_straight = len(server.calls)
 
         run_dir = runs / "killed"
-        kill_points = [
+        kill_points = [  # the first one is a clean stop (SIGTERM), the others kill -9
             ("evaluation (mine)", lambda: node_running(run_dir, "mine")),
             ("instructor calls", lambda: llm_calls(run_dir, "instruct") >= 2),
             ("generation", lambda: llm_calls(run_dir, "generate") >= 2),
             ("training", lambda: trained_steps(run_dir) >= 2),
         ]
         proc = start(["run"], runs, "killed", server.base_url, tmp_path / "cache_b.sqlite")
-        for _, ready in kill_points:
-            kill_when(proc, ready)
+        for k, (_, ready) in enumerate(kill_points):
+            kill_when(proc, ready, signal.SIGTERM if k == 0 else signal.SIGKILL)
+            if k == 0:
+                out = proc.stdout.read()
+                assert proc.returncode == 130 and "lai resume killed" in out, out[-2000:]
             status = subprocess.run([sys.executable, "-m", "lai.graph.cli", "runs", "--runs-dir", str(runs)],
                                     capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}).stdout
             assert "interrupted" in status, status
