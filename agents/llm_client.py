@@ -49,12 +49,17 @@ class RoleClient:
         self.role, self.spec, self.llm = role, spec, llm
         offline = spec.model == OFFLINE
         self.cache = None if offline else cache  # the offline instructor is free and deterministic
-        self.structured = bool(spec.structured_output) and not offline
+        # structured output, strongest first; an endpoint that refuses one gets the next
+        self.json_modes = ["json_schema", "json_object"] if spec.structured_output and not offline else []
         self.ledger, self.trace = ledger, trace
         self.price = (prices or {}).get(model_name(spec))
         self._semaphores: dict[int, asyncio.Semaphore] = {}
 
     # ------------------------------------------------------------------ one call
+
+    @property
+    def structured(self) -> bool:
+        return bool(self.json_modes)
 
     async def ask(self, messages: Messages, *, schema: dict | None = None, purpose: str = "",
                   ref: str = "") -> Reply:
@@ -62,7 +67,7 @@ class RoleClient:
         use_schema = schema if self.structured else None
         key = cache_key({"model": self.spec.model, "base_url": self.spec.base_url,
                          "temperature": self.spec.temperature, "max_tokens": self.spec.max_tokens,
-                         "schema": use_schema, "messages": messages})
+                         "schema": use_schema, "json_mode": self.json_modes[:1], "messages": messages})
         if self.cache is not None and (hit := self.cache.get(key)):
             reply = Reply(hit[0], cached=True, truncated=hit[1].get("truncated", False))
             self._record(messages, reply, purpose, ref, cost=0.0)
@@ -99,9 +104,10 @@ class RoleClient:
                       ref: str = "") -> Reply:
         lc_messages = convert_to_messages(messages)
         kwargs = {}
-        if schema is not None and self.structured:
+        if schema is not None and self.json_modes:
             kwargs["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": schema.get("title", "reply"), "schema": schema, "strict": False}}
+                "name": schema.get("title", "reply"), "schema": schema, "strict": False},
+            } if self.json_modes[0] == "json_schema" else {"type": "json_object"}
         try:
             # named for langchain's own tracing (LangSmith, when LANGSMITH_TRACING is set)
             config = {"run_name": f"lai.{self.role}.{purpose or 'call'}", "tags": [self.role, purpose],
@@ -109,8 +115,9 @@ class RoleClient:
             msg = await self.llm.ainvoke(lc_messages, config=config, **kwargs)
         except Exception as e:
             if kwargs and _refuses_response_format(e):
-                self.structured = False  # this endpoint cannot do it: plain prompts from now on
-                return await self._invoke(messages, None, purpose, ref)
+                # this endpoint cannot do it: the next weaker mode (or plain prompts) from now on
+                self.json_modes = self.json_modes[1:]
+                return await self._invoke(messages, schema, purpose, ref)
             completion = getattr(e, "completion", None)  # openai's LengthFinishReasonError
             if completion is not None and type(e).__name__ == "LengthFinishReasonError":
                 usage = getattr(completion, "usage", None)

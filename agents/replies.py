@@ -120,9 +120,21 @@ def parse_analysis(reply: str | None) -> dict[str, str] | None:
         if value:
             found.setdefault(key.lower(), value)
     if len(found.get("diagnosis", "")) < 3:
-        return None
+        return _prose_analysis(reply)
     return {"diagnosis": found["diagnosis"], "category": found.get("category", "unknown"),
             "skill": found.get("skill", "")}
+
+
+def _prose_analysis(reply: str | None) -> dict[str, str] | None:
+    """A reply in plain prose, as the paper's instructors wrote them: the whole text is the
+    diagnosis (category `unstructured`). Not for JSON gone wrong or a one-line refusal."""
+    text = (reply or "").strip()
+    if len(text) < 40 or text[0] in "{[" or text.startswith("```") or _REFUSAL.match(text):
+        return None
+    return {"diagnosis": " ".join(text.split())[:800], "category": "unstructured", "skill": ""}
+
+
+_REFUSAL = re.compile(r"(?i)^(sorry|i('m| am) (sorry|unable)|i can(no|')t|as an ai)")
 
 
 # ---------------------------------------------------------------------- samples

@@ -230,3 +230,28 @@ def test_consecutive_stages_share_the_endpoint(task, key_env, tmp_path):
             counts = Instructor(client_for(server), task, "le").analyse(errors_for(task, 6), tmp_path / f"a{k}.jsonl")
             assert counts["analysed"] == 6, counts
     assert len(server.calls) == 18
+
+
+def test_json_object_mode_when_json_schema_is_refused(task, key_env, tmp_path):
+    """llama-cpp-python's server: no `json_schema`, but grammar-constrained `json_object`."""
+    def script(body):
+        kind = (body.get("response_format") or {}).get("type")
+        if kind == "json_schema":
+            return Scripted(status=500, raw_body=json.dumps({"error": {"message": "Input should be 'text' or 'json_object'"}}))
+        return Scripted(json.dumps(ANALYSIS) if kind == "json_object" else "no JSON asked for")
+
+    with OpenAIServer(script) as server:
+        client = client_for(server, concurrency=1)
+        counts = Instructor(client, task, "le").analyse(errors_for(task, 3), tmp_path / "a.jsonl")
+    assert counts["analysed"] == 3 and client.json_modes == ["json_object"]
+    kinds = [(c.get("response_format") or {}).get("type") for c in server.calls]
+    assert kinds == ["json_schema", "json_object", "json_object", "json_object"]
+
+
+def test_prose_analysis_is_kept_as_the_diagnosis_but_junk_is_not():
+    from lai.agents.replies import parse_analysis
+
+    prose = "The student added the two prices but forgot to subtract the discount at the end."
+    assert parse_analysis(prose) == {"diagnosis": prose, "category": "unstructured", "skill": ""}
+    for junk in ('{"diagnosis": ', "Sorry, I cannot help with that request at all, really.", "ok"):
+        assert parse_analysis(junk) is None
