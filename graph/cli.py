@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("run")
     report.add_argument("--runs-dir", default="runs")
     report.add_argument("--out", help="HTML file (default: <run>/report.html)")
+    report.add_argument("--examples", type=int, default=3, help="worked examples to show")
     report.set_defaults(func=cmd_report)
     export = sub.add_parser("export", help="write the best adapter (or merged model) with a model card")
     export.add_argument("run")
@@ -371,7 +372,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from lai.graph.runs import find_run
 
     run_dir = find_run(Path(args.runs_dir), args.run)
-    path = write_report(run_dir, Path(args.out) if args.out else None)
+    path = write_report(run_dir, Path(args.out) if args.out else None, args.examples)
     console.print(f"report written to {path}")
     return 0
 

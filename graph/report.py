@@ -8,19 +8,16 @@ analysis → new samples). Everything is read from the run's folder (`metrics.js
 The page has no external references: CSS inline, plots inline SVG (matplotlib), all text
 escaped.
 
-    lai report runs/arith-lec-20250101-120000          # writes runs/<id>/report.html
-    python -m lai.graph.report RUN [-o OUT.html] [--examples N]
+    lai report arith-lec-20250101-120000 [--runs-dir runs] [--out OUT.html] [--examples N]
 """
 
 from __future__ import annotations
 
-import argparse
 import html
 import io
 import json
 import re
 import sqlite3
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -608,27 +605,3 @@ def write_report(run_dir: Path, out_path: Path | None = None, examples: int = 3)
         raise LaiError(f"no run folder {run_dir}")
     out = Path(out_path) if out_path else run_dir / "report.html"
     return atomic_write_text(out, render(load_run(run_dir), examples))
-
-
-def resolve_run(run: str, runs_dir: str | Path = "runs") -> Path:
-    """A run folder given as a path, or as a run id under `runs_dir`."""
-    path = Path(run)
-    if path.is_dir() or path.is_absolute() or len(path.parts) > 1:
-        return path
-    return Path(runs_dir) / run
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="lai report", description="write a run's HTML report")
-    p.add_argument("run", help="run folder, or run id under --runs-dir")
-    p.add_argument("--runs-dir", default="runs")
-    p.add_argument("-o", "--out", help="output file (default: <run>/report.html)")
-    p.add_argument("--examples", type=int, default=3, help="worked examples to show")
-    args = p.parse_args(argv)
-    path = write_report(resolve_run(args.run, args.runs_dir), args.out, args.examples)
-    print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

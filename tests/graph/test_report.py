@@ -10,7 +10,8 @@ import subprocess
 import pytest
 
 from lai.graph.config import dump_config, load_config
-from lai.graph.report import load_run, main, write_report
+from lai.graph.cli import main
+from lai.graph.report import load_run, write_report
 from lai.tools.jsonl import write_json, write_jsonl
 from lai.tools.trace import TraceStore
 
@@ -218,9 +219,9 @@ def test_failed_analysis_is_shown_in_its_example(tmp_path):
 
 def test_cli_main(tmp_path, capsys):
     run = make_run(tmp_path)
-    assert main(["synthetic", "--runs-dir", str(tmp_path), "-o", str(tmp_path / "x.html"),
+    assert main(["report", "synthetic", "--runs-dir", str(tmp_path), "--out", str(tmp_path / "x.html"),
                  "--examples", "1"]) == 0
-    assert capsys.readouterr().out.strip() == str(tmp_path / "x.html")
+    assert str(tmp_path / "x.html") in capsys.readouterr().out
     assert _text((tmp_path / "x.html").read_text()).count("Example ") == 1
     assert run.exists()
 
