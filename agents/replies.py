@@ -110,10 +110,14 @@ def parse_analysis(reply: str | None) -> dict[str, str] | None:
     if isinstance(data, dict):
         try:
             a = Analysis.model_validate({k.lower(): v for k, v in data.items()})
-            return {"diagnosis": a.diagnosis.strip(), "category": a.category.strip() or "unknown",
-                    "skill": a.skill.strip()}
         except ValidationError:
-            pass
+            a = None
+        if a is not None and not _placeholder(a.diagnosis):
+            return {"diagnosis": a.diagnosis.strip(),
+                    "category": "unknown" if _placeholder(a.category) else a.category.strip() or "unknown",
+                    "skill": "" if _placeholder(a.skill) else a.skill.strip()}
+        if a is not None:
+            return None  # the template's own `<...>` echoed back: no analysis
     found: dict[str, str] = {}
     for key, value in _FIELD.findall(reply or ""):
         value = value.strip().strip("*").strip()
@@ -123,6 +127,11 @@ def parse_analysis(reply: str | None) -> dict[str, str] | None:
         return _prose_analysis(reply)
     return {"diagnosis": found["diagnosis"], "category": found.get("category", "unknown"),
             "skill": found.get("skill", "")}
+
+
+def _placeholder(text: str) -> bool:
+    """A weak model copying the prompt's `<one or two sentences: ...>` slot instead of filling it."""
+    return text.strip().startswith("<") and ">" in text
 
 
 def _prose_analysis(reply: str | None) -> dict[str, str] | None:

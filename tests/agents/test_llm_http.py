@@ -255,3 +255,12 @@ def test_prose_analysis_is_kept_as_the_diagnosis_but_junk_is_not():
     assert parse_analysis(prose) == {"diagnosis": prose, "category": "unstructured", "skill": ""}
     for junk in ('{"diagnosis": ', "Sorry, I cannot help with that request at all, really.", "ok"):
         assert parse_analysis(junk) is None
+
+
+def test_an_echoed_template_slot_is_not_an_analysis():
+    from lai.agents.replies import parse_analysis
+
+    echoed = '{"diagnosis": "<one or two sentences: the precise mistake and why it happened>", "category": "x"}'
+    assert parse_analysis(echoed) is None
+    half = '{"diagnosis": "Forgot the carry.", "category": "<one of: a, b>", "skill": "<what to practise>"}'
+    assert parse_analysis(half) == {"diagnosis": "Forgot the carry.", "category": "unknown", "skill": ""}
