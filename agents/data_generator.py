@@ -109,10 +109,12 @@ class DataGenerator:
                 else:
                     failures.append((item, stage, reason))
             rejected += [{**item, "stage": stage, "reason": reason} for item, stage, reason in failures]
-            if not failures or attempt == self.max_repairs or len(accepted) >= n:
+            nothing_read = not items and unreadable
+            if (not failures and not nothing_read) or attempt == self.max_repairs or len(accepted) >= n:
                 break
             feedback = "\n".join(f"- {item['question'][:200]!r}: {reason}"
-                                 for item, _, reason in failures)
+                                  for item, _, reason in failures) or (
+                "- no sample could be read from your reply: " + unreadable[0]["reason"])
             messages = messages + [{"role": "assistant", "content": reply.text},
                                    {"role": "user", "content": load_prompt("repair").format(failures=feedback)}]
         return accepted, rejected, calls

@@ -264,3 +264,18 @@ def test_an_echoed_template_slot_is_not_an_analysis():
     assert parse_analysis(echoed) is None
     half = '{"diagnosis": "Forgot the carry.", "category": "<one of: a, b>", "skill": "<what to practise>"}'
     assert parse_analysis(half) == {"diagnosis": "Forgot the carry.", "category": "unknown", "skill": ""}
+
+
+def test_an_unreadable_reply_is_sent_back_once(task, key_env, tmp_path):
+    replies = iter(['{"type": "Cheating"}', json.dumps({"samples": [math_sample(12, 30)]})])
+
+    def script(body):
+        if len(body["messages"]) > 1:
+            assert "no sample could be read" in last_user_text(body)
+        return Scripted(next(replies))
+
+    with OpenAIServer(script) as server:
+        counts = DataGenerator(client_for(server, "generator"), task, max_repairs=1).generate(
+            analyses_for(task, 1), budget=2, out_path=tmp_path / "g.jsonl",
+            calls_path=tmp_path / "c.jsonl", rejects_path=tmp_path / "r.jsonl")
+    assert counts["generated"] == 1 and counts["repaired"] == 1 and counts["generation unparsed"] == 1
