@@ -294,7 +294,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from lai.tools.tasks import get_task
     from lai.training.target import resolve_model
 
-    flags = [f"task.name={args.task}"] if args.task else []
+    # no instructor here: `random` asks for no role, so any task passes without an LLM
+    flags = ["instruct.strategy=random"] + ([f"task.name={args.task}"] if args.task else [])
     flags += [f"target.model={args.model}"] if args.model else []
     cfg = load_config(args.config, [*flags, *args.overrides])
     task = get_task(cfg.task.name, **cfg.task.options)

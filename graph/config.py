@@ -100,8 +100,10 @@ class LaiConfig(BaseModel):
 
     @model_validator(mode="after")
     def _offline_only_for_arith(self) -> "LaiConfig":
+        used = {"le": ("analyst", "generator"), "lec": ("analyst", "generator"),
+                "mimic": ("generator",), "random": ()}[self.instruct.strategy]
         if self.task.name != "arith":
-            for role in ROLES:
+            for role in (*used, "judge") if used else ():
                 if self.roles.resolve(role).model == OFFLINE and self.roles.enabled(role):
                     raise ValueError(
                         f"roles.{role} uses the offline rule-based instructor, which only knows "
