@@ -41,7 +41,8 @@ def print_trace(console: Console, run_dir: Path, *, iteration: int | None = None
             table.add_column(col)
         for n in nodes:
             counts = json.loads(n["counts"] or "{}")
-            brief = ", ".join(f"{k} {v}" for k, v in counts.items()
+            brief = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                              for k, v in counts.items()
                               if isinstance(v, (int, float)) and k not in ("iteration", "started"))
             table.add_row(str(n["id"]), str(n["iteration"] if n["iteration"] is not None else "-"),
                           n["node"], time.strftime("%H:%M:%S", time.localtime(n["started"])),
