@@ -22,7 +22,10 @@ def write_status(run_dir: Path, status: str, **extra: Any) -> None:
     old = read_json(run_dir / "status.json")
     write_json(run_dir / "status.json", {
         **old, "status": status, "pid": os.getpid(), "updated": time.time(),
-        "started": old.get("started", time.time()), **extra})
+        "started": old.get("started", time.time()),
+        # when the current session began (a `lai run` or `lai resume`), for its running time
+        "session_started": time.time() if status == "running" else old.get("session_started"),
+        **extra})
 
 
 def read_json(path: Path) -> dict:
@@ -74,11 +77,20 @@ def summary(run_dir: Path) -> dict[str, Any]:
         "strategy": config.get("instruct", {}).get("strategy", "?"),
         "status": status_of(run_dir), "best_validation": metrics.get("best_validation"),
         "rounds": max(len(history) - 1, 0), "started": started,
-        "minutes": metrics.get("wall_minutes") or (
-            round((status.get("updated", started) - started) / 60, 1) if started else None),
+        "minutes": metrics.get("wall_minutes") or _minutes(run_dir, status),
         "stop_reason": metrics.get("stop_reason"), "test": metrics.get("test", {}),
         "best_adapter": metrics.get("best_adapter"),
     }
+
+
+def _minutes(run_dir: Path, status: dict) -> float | None:
+    """Time so far: earlier sessions plus, while it runs, this one."""
+    if not status.get("started"):
+        return None
+    running = status_of(run_dir) == "running"
+    now = time.time() if running else status.get("updated", status["started"])
+    session = max(now - status.get("session_started", status["started"]), 0.0) if running else 0.0
+    return round((status.get("active_s", 0.0) + session) / 60, 1)
 
 
 def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
