@@ -299,6 +299,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     flags += [f"target.model={args.model}"] if args.model else []
     cfg = load_config(args.config, [*flags, *args.overrides])
     task = get_task(cfg.task.name, **cfg.task.options)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     with console.status("preparing the target model"):
         model_path = resolve_model(cfg.target.model, cfg.run.cache_dir)
     out = Path(args.out)
