@@ -24,9 +24,12 @@ _FUNCTIONS = {"curate": nodes.curate_samples}
 
 
 def _node(name: str, fn: Callable, ctx: Context) -> Callable:
-    """`fn` bound to `ctx`, traced (start, end, counts, error), and skipped when a budget is spent."""
+    """`fn` bound to `ctx`, traced (start, end, counts, error), skipped when a budget is spent,
+    and refused once a stop was asked for (the previous node's checkpoint is then the last)."""
 
     def run(state: LoopState) -> dict:
+        if ctx.interrupted:
+            raise KeyboardInterrupt(ctx.interrupted)
         if name in ROUND_NODES and (reason := ctx.stop_reason()):
             return {} if state.get("stop_reason") else {"stop_reason": reason}
         row = ctx.trace.node_started(name, state.get("iteration")) if ctx.trace else None

@@ -150,10 +150,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _execute(cfg, run_dir, quiet=args.quiet, resume=True)
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def _execute(cfg, run_dir: Path, quiet: bool, resume: bool) -> int:
     """Run (or resume) the graph. Ctrl-C / SIGTERM abandon the current node: the checkpoint of
     the last finished node stays, and `lai resume` picks up from there."""
@@ -201,7 +197,12 @@ def _execute(cfg, run_dir: Path, quiet: bool, resume: bool) -> int:
     graph = build_graph(ctx, SqliteSaver(conn))
     config = {"configurable": {"thread_id": run_dir.name},
               "recursion_limit": recursion_limit(cfg.loop.max_iterations)}
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    def stop(signum, frame) -> None:
+        ctx.interrupted = signal.Signals(signum).name  # honoured at the next node if this raise is lost
+        raise KeyboardInterrupt(ctx.interrupted)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     prior_s = read_json(run_dir / "status.json").get("active_s", 0.0)
     write_status(run_dir, "running", resume=resume_cmd)
     try:
@@ -217,7 +218,8 @@ def _execute(cfg, run_dir: Path, quiet: bool, resume: bool) -> int:
                      active_s=prior_s + time.time() - started)
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         conn.close()
     active_s = prior_s + time.time() - started  # a resumed run counts its earlier sessions too
     _finish(run_dir, final, active_s)

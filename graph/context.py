@@ -29,6 +29,9 @@ class Context:
     ledger: Ledger | None = None
     """Instructor tokens, cost and calls per role; the budgets."""
     trace: TraceStore | None = None
+    interrupted: str | None = None
+    """The signal that asked the run to stop (SIGINT/SIGTERM). Kept here because Python drops an
+    exception raised while it runs a `__del__` or a C callback; the next node boundary stops."""
     _splits: dict[str, list[Item]] = field(default_factory=dict)
 
     def stop_reason(self) -> str | None:
