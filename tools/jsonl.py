@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from lai.tools.errors import LaiError
 
@@ -39,20 +39,29 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
     return atomic_write_text(path, text)
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read JSON lines; a malformed line is an error naming the file and line."""
-    rows = []
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
+    """`(line number, value, None)` per non-blank line, or `(line number, None, why)` for a line
+    that is not JSON, so each caller decides whether a bad line is fatal or skipped."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                value, error = json.loads(line), None
             except json.JSONDecodeError as e:
-                raise LaiError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise LaiError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
+                value, error = None, f"not valid JSON ({e.msg})"
+            yield lineno, value, error
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read JSON lines; a malformed line is an error naming the file and line."""
+    rows = []
+    for lineno, row, error in iter_jsonl(path):
+        if error:
+            raise LaiError(f"{path}:{lineno}: {error}")
+        if not isinstance(row, dict):
+            raise LaiError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
     return rows
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator
 
 from lai.tools.errors import LaiError
+from lai.tools.jsonl import iter_jsonl
 
 Item = dict[str, Any]
 
@@ -174,15 +175,8 @@ def read_source(source: Source) -> Iterator[tuple[str, Any]]:
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                row = RowError(f"not valid JSON ({e.msg})")
-            yield f"{path}:{lineno}", row
+    for lineno, row, error in iter_jsonl(path):
+        yield f"{path}:{lineno}", RowError(error) if error else row
 
 
 def _list_start(text: str, key: str) -> int | None:

@@ -27,7 +27,7 @@ from lai.tools.sources import RowError, RowSkip, SourcedTask, get_field
 from lai.tools.tasks.arith import INSTRUCTION
 from lai.tools.tasks.base import parse_blocks, Item, Messages, register_task
 from lai.tools.tasks.numeric import (
-    _A_LABEL, _NUMBER, _NUMBERED, _Q_LABEL, _SKILL, _unmark, check_equations,
+    _NUMBER, _NUMBERED, _Q_LABEL, _SKILL, _unmark, check_equations, split_question,
 )
 
 MATH_CATEGORIES = (
@@ -260,13 +260,9 @@ def parse_math_block(block: str) -> tuple[dict | None, str]:
     block, python = _pull_python(block)
     block, skill = open_block(block)
     item: dict = {"skill": skill} if skill else {}
-    label = _A_LABEL.search(block)
-    if not label:
-        return None, "no 'Answer:' label"
-    question = " ".join(block[: label.start()].split())
+    question, rest = split_question(block)
     if not question:
-        return None, "empty question"
-    rest = block[label.end():]
+        return None, rest
     finals = list(re.finditer(r"^[^\n]*####[^\n]*", rest, re.M))
     if not finals:
         finals = list(re.finditer(r"^[ \t]*(?:the\s+)?final answer(?:\s+is)?\s*[:=]?[^\n]*\d[^\n]*$",

@@ -194,18 +194,25 @@ def _unmark(text: str) -> str:
     return re.sub(r"^[ \t]*#{1,3}[ \t]+", "", text, flags=re.M)  # headings, never "####"
 
 
-def _parse_block(block: str) -> tuple[dict | None, str]:
-    item: dict = {}
-    if skill := _SKILL.search(block):
-        item["skill"] = skill[1].strip()
-        block = block[: skill.start()] + block[skill.end():]
+def split_question(block: str) -> tuple[str | None, str]:
+    """A problem block → `(question, text after the 'Answer:' label)`, or `(None, reason)`."""
     label = _A_LABEL.search(block)
     if not label:
         return None, "no 'Answer:' label"
     question = " ".join(block[: label.start()].split())
     if not question:
         return None, "empty question"
-    rest = block[label.end():]
+    return question, block[label.end():]
+
+
+def _parse_block(block: str) -> tuple[dict | None, str]:
+    item: dict = {}
+    if skill := _SKILL.search(block):
+        item["skill"] = skill[1].strip()
+        block = block[: skill.start()] + block[skill.end():]
+    question, rest = split_question(block)
+    if not question:
+        return None, rest
     final = re.search(r"^[ \t]*####[^\n]*", rest, re.M) or re.search(r"####[^\n]*", rest)
     target = extract_last_number(final[0]) if final and re.search(r"\d", final[0]) else None
     if target is None:
