@@ -207,13 +207,14 @@ def _execute(cfg, run_dir: Path, quiet: bool, resume: bool) -> int:
     write_status(run_dir, "running", resume=resume_cmd)
     try:
         final = graph.invoke(None if resume else {}, config)
-    except KeyboardInterrupt as e:
-        write_status(run_dir, "interrupted", reason=str(e) or "SIGINT",
-                     active_s=prior_s + time.time() - started)
-        console.print(f"[yellow]interrupted[/] ({str(e) or 'SIGINT'}); the last finished step is "
-                      f"checkpointed. Continue with:\n  {resume_cmd}")
-        return 130
     except BaseException as e:
+        # A stop request counts even when a library turned the KeyboardInterrupt into another error.
+        if ctx.interrupted or isinstance(e, KeyboardInterrupt):
+            reason = ctx.interrupted or str(e) or "SIGINT"
+            write_status(run_dir, "interrupted", reason=reason, active_s=prior_s + time.time() - started)
+            console.print(f"[yellow]interrupted[/] ({reason}); the last finished step is "
+                          f"checkpointed. Continue with:\n  {resume_cmd}")
+            return 130
         write_status(run_dir, "failed", error=f"{type(e).__name__}: {e}",
                      active_s=prior_s + time.time() - started)
         raise
