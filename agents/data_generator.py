@@ -12,26 +12,19 @@ accepted in `generated.jsonl`, failed in `generation_rejects.jsonl` with the rea
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import Counter
 from pathlib import Path
 from typing import Callable
 
+from lai.agents.allocation import samples_per_error
 from lai.agents.llm_client import RoleClient, run_all
 from lai.agents.prompting import load_prompt
-from lai.agents.replies import parse_samples, samples_schema
+from lai.agents.replies import format_details, parse_samples, samples_schema
 from lai.tools.jsonl import write_jsonl
 from lai.tools.tasks.base import Item, Task
 from lai.tools.tasks.mixed import task_for
 
 JUDGED_FAMILIES = ("math", "multiple_choice")  # code is checked by running its tests
-
-
-def samples_per_error(budget: int, n_errors: int) -> int:
-    """The paper's count rule: ceil(budget / #errors) + 1 samples asked for each error."""
-    if n_errors <= 0:
-        return 0
-    return math.ceil(budget / n_errors) + 1
 
 
 def generation_prompt(task: Task, source: dict, n: int, mimic: bool = False) -> str:
@@ -40,7 +33,7 @@ def generation_prompt(task: Task, source: dict, n: int, mimic: bool = False) -> 
     if mimic:
         return load_prompt(f"generator_mimic_{task.family}").format(error=task.show(source["item"]), n=n)
     text = (f"Diagnosis: {source['diagnosis']}\nCategory: {source['category']}\n"
-            f"Skill: {source['skill']}")
+            f"Skill: {source['skill']}\nDetails: {format_details(source.get('details') or {})}")
     return load_prompt(f"generator_{task.family}").format(
         error=task.show(source["item"], source["response"]), analysis=text, n=n)
 
@@ -62,18 +55,23 @@ class DataGenerator:
     def generate(
         self, sources: list[dict], budget: int, out_path: Path, calls_path: Path,
         rejects_path: Path, progress: Callable[[int], None] | None = None,
+        counts: list[int] | None = None,
     ) -> dict[str, int]:
-        """Ask for `samples_per_error` samples per source; write accepted samples, every call,
-        and every rejected sample version. Returns counts (rejects by reason)."""
-        n = samples_per_error(budget, len(sources))
-        results = run_all([self._for_source(s, n) for s in sources], progress)
+        """Ask for `counts[i]` samples for source i (default: the paper's `samples_per_error`
+        for each); write accepted samples, every call, and every rejected sample version.
+        Returns counts (rejects by reason)."""
+        if counts is None:
+            counts = [samples_per_error(budget, len(sources))] * len(sources)
+        if len(counts) != len(sources):
+            raise ValueError(f"{len(counts)} sample counts for {len(sources)} sources")
+        results = run_all([self._for_source(s, n) for s, n in zip(sources, counts)], progress)
         accepted = [s for acc, _, _ in results for s in acc]
         rejected = [r for _, rej, _ in results for r in rej]
         write_jsonl(calls_path, [c for _, _, calls in results for c in calls])
         write_jsonl(rejects_path, rejected)
         write_jsonl(out_path, accepted)
         reasons = Counter(f"generation {r['stage']}" for r in rejected)
-        return {"requested": n * len(sources), "generated": len(accepted),
+        return {"requested": sum(counts), "generated": len(accepted),
                 "repaired": sum(s["attempt"] > 0 for s in accepted),
                 "generation_calls_failed": sum(c["call_error"] is not None
                                                for _, _, calls in results for c in calls),

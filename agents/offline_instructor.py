@@ -21,7 +21,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from lai.tools.tasks.arith import SKILLS, ArithTask, count_borrows, count_carries, operands_from_solution
+from lai.agents.arith_diagnosis import Case, contrast, diagnose
+from lai.agents.replies import format_details, parse_details
+from lai.tools.tasks.arith import SKILLS, ArithTask, operands_from_solution, phrasing_of
 from lai.tools.tasks.numeric import extract_last_number
 
 MODEL_NAME = "offline-rule-based-instructor (arith only)"
@@ -30,18 +32,6 @@ UNREADABLE = ("Diagnosis: offline rule-based instructor could not read this prom
               "Category: unknown\nSkill: unknown")
 _SECTION = re.compile(r"^### (Question|Skill tag|Student's answer|Student's final answer|"
                       r"Correct solution|Correct final answer)[ \t]*$", re.M)
-_COLUMNS = {1: "tens", 2: "hundreds", 3: "thousands", 4: "ten-thousands"}
-
-
-@dataclass
-class _Case:
-    """One problem as read back from `ArithTask.show` text."""
-
-    question: str
-    skill: str | None
-    operands: list[int] | None
-    student: float | None  # the student's final answer; None when there is none
-    gold: float
 
 
 def _prompt_parts(prompt: str) -> dict[str, str]:
@@ -62,7 +52,7 @@ def _prompt_parts(prompt: str) -> dict[str, str]:
     return {k: "\n".join(v).strip() for k, v in parts.items()}
 
 
-def _read_case(block: str) -> _Case | None:
+def _read_case(block: str) -> Case | None:
     pieces = _SECTION.split(block)
     sec = {pieces[i]: pieces[i + 1].strip() for i in range(1, len(pieces) - 1, 2)}
     gold = extract_last_number(sec.get("Correct final answer"))
@@ -74,189 +64,102 @@ def _read_case(block: str) -> _Case | None:
         student = extract_last_number(sec["Student's final answer"])
     else:
         student = extract_last_number(sec.get("Student's answer"))
-    return _Case(sec["Question"], skill, operands, None if student is None else float(student), float(gold))
-
-
-def _num(v: float) -> str:
-    return str(int(v)) if v == int(v) else f"{v:g}"
-
-
-def _powers_of_ten(d: float) -> list[int] | None:
-    """[k, ...] when |d| is a sum of distinct 10^k (k >= 1): the trace of dropped carries."""
-    if d != int(d) or d == 0:
-        return None
-    digits = str(abs(int(d)))[::-1]
-    if digits[0] != "0" or set(digits) - {"0", "1"}:
-        return None
-    return [k for k, ch in enumerate(digits) if ch == "1"]
-
-
-def _columns(ks: list[int]) -> str:
-    names = [_COLUMNS.get(k, f"10^{k}") for k in ks]
-    return " and ".join(names) + (" columns" if len(names) > 1 else " column")
-
-
-def _digitwise(a: int, b: int, f) -> int:
-    width = max(len(str(a)), len(str(b)))
-    da, db = str(a).zfill(width), str(b).zfill(width)
-    return int("".join(str(f(int(x), int(y))) for x, y in zip(da, db)))
-
-
-def _regrouping(a: int, b: int, op: str, v: float, g: float) -> str | None:
-    """A carry or borrow slip in `a op b`, described, or None."""
-    if op == "+":
-        if v == _digitwise(a, b, lambda x, y: (x + y) % 10):
-            return f"In {a} + {b} every carry was dropped, giving {_num(v)} instead of {_num(g)}."
-        ks = _powers_of_ten(g - v) if v < g else None
-        if ks:
-            return (f"In {a} + {b} the carry into the {_columns(ks)} was dropped, "
-                    f"giving {_num(v)} instead of {_num(g)}.")
-    else:
-        if v == _digitwise(a, b, lambda x, y: abs(x - y)):
-            return (f"In {a} - {b} the smaller digit was taken from the larger one in a column "
-                    f"instead of borrowing, giving {_num(v)} instead of {_num(g)}.")
-        ks = _powers_of_ten(v - g)
-        if ks:
-            how = "was not taken off" if v > g else "was taken off twice"
-            return (f"In {a} - {b} the borrow from the {_columns(ks)} {how}, "
-                    f"giving {_num(v)} instead of {_num(g)}.")
-    return None
-
-
-def _other_ops(a: int, b: int) -> dict[str, float]:
-    out = {"+": a + b, "-": a - b, "*": a * b}
-    if b and a % b == 0:
-        out["/"] = a // b
-    return out
-
-
-def diagnose(c: _Case) -> tuple[str, str]:
-    """Rule-based diagnosis of one wrong answer: (sentence, category from ARITH_CATEGORIES)."""
-    if c.student is None:
-        return ("The student never wrote a final line '#### <number>', so there is no answer to "
-                "grade; the working must end with the result on its own line."), "no final answer"
-    v, g, x, s = c.student, c.gold, c.operands or [], c.skill
-    if v == g:
-        return "The final number is right but the written working around it is not.", "arithmetic slip"
-    verbs = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
-    if s == "two_step" and x:
-        first = x[0] + x[1]
-        if v == first:
-            return (f"The student did the first step {x[0]} + {x[1]} = {first} and stopped there, never "
-                    f"taking away {x[2]} ({first} - {x[2]} = {_num(g)})."), "stopped early"
-        if v in (first + x[2], x[0] - x[1] - x[2], x[0] - x[1] + x[2]):
-            return (f"The student combined {x[0]}, {x[1]} and {x[2]} with the wrong operations, getting "
-                    f"{_num(v)}: the problem adds {x[1]} and then takes away {x[2]}."), "wrong operation"
-        slip = _regrouping(x[0], x[1], "+", v + x[2], first) or _regrouping(first, x[2], "-", v, g)
-        if slip:
-            return slip, "carry or borrow slip"
-    if s == "time" and x:
-        h, m = x
-        if v == h * 60:
-            return (f"The student turned {h} hours into {h * 60} minutes but never added the {m} "
-                    f"minutes ({h * 60} + {m} = {_num(g)})."), "stopped early"
-        if v in (h + m, h * 100 + m, g / 60) or v == g * 60:
-            return (f"The student did not convert hours to minutes correctly: {h} hours is "
-                    f"{h} * 60 = {h * 60} minutes, so the total is {_num(g)} minutes, "
-                    f"not {_num(v)}."), "unit conversion"
-    if s == "money" and x:
-        p, q = x
-        if v * 100 == g or v == g * 100 or v == p * q / 100:
-            return (f"The student gave the amount in the wrong unit: the question asks for cents, and "
-                    f"{q} items at {p} cents are {_num(g)} cents, not {_num(v)}."), "unit conversion"
-        if v == p:
-            return (f"The student found the price of one item ({p} cents) but never multiplied it by "
-                    f"the {q} items."), "stopped early"
-    pair = {"add_carry": "+", "sub_borrow": "-", "mul": "*", "div": "/", "money": "*"}.get(s or "")
-    if pair and x:
-        a, b = x
-        for op, val in _other_ops(a, b).items():
-            if op != pair and v == val:
-                return (f"The student computed {a} {op} {b} = {_num(val)} instead of {a} {pair} {b} = "
-                        f"{_num(g)}: the problem asks to {verbs[pair]}, not to {verbs[op]}.",
-                        "wrong operation")
-        if pair in "+-" and (slip := _regrouping(a, b, pair, v, g)):
-            return slip, "carry or borrow slip"
-    if abs(v - g) < 10 or abs(v - g) <= 0.05 * abs(g):
-        return (f"The method is right but a calculation slipped: the answer {_num(v)} is off by "
-                f"{_num(abs(v - g))} from {_num(g)}."), "arithmetic slip"
-    if v in x or _num(v) in re.findall(r"\d+", c.question):
-        return (f"The answer {_num(v)} is just a number copied from the question; the student did "
-                f"not work out what was asked."), "misread question"
-    return (f"The answer {_num(v)} does not follow from the numbers in the problem; the correct "
-            f"working gives {_num(g)}."), "wrong computation"
-
-
-def _features(c: _Case) -> dict[str, int]:
-    x = c.operands or []
-    f = {"digits": max((len(str(v)) for v in x), default=0), "regroup": 0, "zero": 0,
-         "steps": 2 if c.skill in ("two_step", "money", "time") else 1}
-    if c.skill == "add_carry" and x:
-        f["regroup"] = count_carries(*x)
-    if c.skill == "sub_borrow" and x:
-        f["regroup"] = count_borrows(*x)
-        f["zero"] = int("0" in str(x[0])[:-1] and f["regroup"] > 0)
-    if c.skill == "two_step" and x:
-        f["regroup"] = count_carries(x[0], x[1]) + count_borrows(x[0] + x[1], x[2])
-    return f
-
-
-def contrast(c: _Case, neighbours: list[_Case]) -> str:
-    """What the failed problem demands that the correctly solved neighbours do not (LEC)."""
-    if not neighbours:
-        return "No solved neighbours could be read to compare with."
-    same = [n for n in neighbours if n.skill == c.skill]
-    reasons = []
-    if not same:
-        others = ", ".join(sorted({n.skill or "unknown" for n in neighbours}))
-        reasons.append(f"they practise other skills ({others}) while this one is {c.skill or 'unknown'}")
-        same = neighbours
-    mine, theirs = _features(c), [_features(n) for n in same]
-    word = "carries" if c.skill == "add_carry" else "borrows" if c.skill == "sub_borrow" else "regroupings"
-    top = lambda key: max(t[key] for t in theirs)  # noqa: E731
-    if mine["regroup"] > top("regroup"):
-        reasons.append(f"it needs {mine['regroup']} {word} while they needed at most {top('regroup')}")
-    if mine["zero"] and not any(t["zero"] for t in theirs):
-        reasons.append("it borrows across a zero, which none of them does")
-    if mine["digits"] > top("digits"):
-        reasons.append(f"it uses {mine['digits']}-digit numbers while they used at most {top('digits')} digits")
-    if mine["steps"] > top("steps"):
-        reasons.append("it takes two steps while they take one")
-    if not reasons:
-        return ("The solved problems are just as demanding (same skill, similar numbers), so this "
-                "is a lapse in a step the student can already do.")
-    return "Unlike the solved problems: " + "; ".join(reasons) + "."
+    return Case(sec["Question"], skill, operands, None if student is None else float(student),
+                float(gold), working=sec.get("Student's answer", ""),
+                phrasing=phrasing_of(skill, sec["Question"]) if skill else None)
 
 
 def analyst_reply(prompt: str) -> str:
-    """The three-line analysis for an LE or LEC analyst prompt."""
+    """The analysis for an LE or LEC analyst prompt: diagnosis, category, skill, details."""
     parts = _prompt_parts(prompt)
     case = _read_case(parts.get("error", ""))
     if case is None:
         return UNREADABLE
-    diagnosis, category = diagnose(case)
+    found = diagnose(case)
+    diagnosis, details = found.sentence, dict(found.details)
     if "neighbours" in parts:
         blocks = re.split(r"^(?:---+|#### Neighbour.*)[ \t]*$", parts["neighbours"], flags=re.M)
         neighbours = [n for b in blocks if (n := _read_case(b))]
-        diagnosis = f"{diagnosis} {contrast(case, neighbours)}"
-    return f"Diagnosis: {diagnosis}\nCategory: {category}\nSkill: {case.skill or 'unknown'}"
+        sentence, kind = contrast(case, neighbours)
+        diagnosis, details["contrast"] = f"{diagnosis} {sentence}", kind
+    if case.phrasing is not None:
+        details["phrasing"] = case.phrasing
+    return (f"Diagnosis: {diagnosis}\nCategory: {found.category}\nSkill: {case.skill or 'unknown'}\n"
+            f"Details: {format_details(details)}")
+
+
+@dataclass
+class Practice:
+    """One batch of practice problems: how many, of which skill, shaped like what, aimed at what."""
+
+    n: int
+    skill: str
+    like: dict | None = None
+    phrasing: int | None = None
+    focus: dict | None = None
+
+
+def plan_practice(analysis: dict, case: Case | None, n: int) -> list[Practice]:
+    """The practice an analysis calls for. The category and its details decide the problems:
+    a missed borrow in the tens gets subtractions that borrow in the tens (a third across a
+    zero); stopping early gets problems that need the missing step; a wrong operation gets
+    the same phrasing the student misread. With LEC's contrast (`details.contrast`), slips in
+    regrouping become minimal pairs: same phrasing and size, one needing the regrouping the
+    error missed and one not."""
+    details = analysis.get("details") or {}
+    category, skill = analysis.get("category", ""), analysis.get("skill")
+    like = {"skill": case.skill, "operands": case.operands} if case and case.operands else None
+    phrasing = details.get("phrasing") if isinstance(details.get("phrasing"), int) else None
+    contrast_kind = details.get("contrast")
+    col = details.get("column_index")
+    if category in ("carry slip", "borrow slip") and isinstance(col, int):
+        target = "add_carry" if category == "carry slip" else "sub_borrow"
+        key = "carry_column" if category == "carry slip" else "borrow_column"
+        shape = like if like and like["skill"] == target else None
+        own = phrasing if skill == target else None
+        if contrast_kind and contrast_kind != "none":  # LEC: minimal pairs, same phrasing and size
+            hard = (n + 1) // 2
+            return [Practice(hard, target, shape, own, {key: col}),
+                    Practice(n - hard, target, shape, own, {"avoid_column": col})]
+        if category == "borrow slip" and not details.get("across_zero"):
+            zero = n // 3
+            return [Practice(n - zero, target, shape, None, {key: col}),
+                    Practice(zero, target, shape, None, {key: col, "across_zero": True})]
+        return [Practice(n, target, shape, None, {key: col, **({"across_zero": True} if details.get("across_zero") else {})})]
+    if skill not in SKILLS:
+        return []
+    if category == "wrong operation" or (contrast_kind and contrast_kind not in ("none", "lapse")):
+        same = n if contrast_kind else (2 * n + 2) // 3  # LEC: all in the phrasing that failed
+        return [Practice(same, skill, like, phrasing), Practice(n - same, skill, like)]
+    if category == "no final answer":
+        return [Practice(n, skill)]
+    return [Practice(n, skill, like, phrasing if contrast_kind else None)]
 
 
 def generator_reply(prompt: str, task: ArithTask) -> str:
-    """`n` numbered practice problems of the failed problem's skill, for a generator prompt."""
+    """`n` numbered practice problems aimed at the analysed slip, for a generator prompt."""
     parts = _prompt_parts(prompt)
     n = re.search(r"Write (\d+) new problems", parts.get("instructions", prompt))
     case = _read_case(parts.get("error", ""))
-    skill = case.skill if case else None
-    if skill is None and (m := re.search(r"^Skill:\s*(\w+)", parts.get("analysis", ""), re.M)):
-        skill = m[1] if m[1] in SKILLS else None
-    if not n or skill is None:
+    analysis = _read_analysis(parts.get("analysis", ""))
+    if case and case.skill and analysis.get("skill") not in SKILLS:
+        analysis["skill"] = case.skill  # mimic: no analysis, the failed problem's skill
+    if not n or analysis.get("skill") not in SKILLS:
         return UNREADABLE
-    like = {"skill": skill, "operands": case.operands} if case and case.operands else None
     seed = int(hashlib.sha256(prompt.encode()).hexdigest()[:8], 16)
-    items = task.sample(min(int(n[1]), 200), seed=seed, skill=skill, like=like)
+    items = []
+    for k, batch in enumerate(plan_practice(analysis, case, min(int(n[1]), 200))):
+        if batch.n > 0:
+            items += task.sample(batch.n, seed=seed + k, skill=batch.skill, like=batch.like,
+                                 phrasing=batch.phrasing, focus=batch.focus)
     return "\n\n".join(f"{k}. Question: {it['question']}\nAnswer: {it['answer']}"
                        for k, it in enumerate(items, 1))
+
+
+def _read_analysis(text: str) -> dict:
+    fields = dict(re.findall(r"^(Diagnosis|Category|Skill|Details):[ \t]*(.*)$", text, re.M))
+    return {"diagnosis": fields.get("Diagnosis", ""), "category": fields.get("Category", "").strip(),
+            "skill": fields.get("Skill", "").strip(), "details": parse_details(fields.get("Details", ""))}
 
 
 class OfflineArithInstructor(BaseChatModel):

@@ -25,6 +25,8 @@ class Analysis(BaseModel):
     diagnosis: str = Field(min_length=3)
     category: str = "unknown"
     skill: str = ""
+    details: dict[str, Any] = {}
+    """The slip's particulars the generator aims at, e.g. {"column": "tens", "across_zero": true}."""
 
 
 class MathSample(BaseModel):
@@ -100,12 +102,31 @@ def extract_json(text: str | None) -> Any:
 # ---------------------------------------------------------------------- analyses
 
 _FIELD = re.compile(
-    r"^[ \t>*#-]*\**(diagnosis|category|skill)(?: to practi[sc]e)?\**[ \t]*[:：]\**[ \t]*(.*)$",
+    r"^[ \t>*#-]*\**(diagnosis|category|skill|details)(?: to practi[sc]e)?\**[ \t]*[:：]\**[ \t]*(.*)$",
     re.IGNORECASE | re.MULTILINE)
 
 
-def parse_analysis(reply: str | None) -> dict[str, str] | None:
-    """Diagnosis, category and skill from JSON or from `Diagnosis: …` lines; None without a diagnosis."""
+def format_details(details: dict) -> str:
+    """`column=tens; across_zero=yes`: the details on one line (prompts, `Details:` replies)."""
+    show = lambda v: "yes" if v is True else "no" if v is False else str(v)  # noqa: E731
+    return "; ".join(f"{k}={show(v)}" for k, v in (details or {}).items()) or "none"
+
+
+def parse_details(text: str | None) -> dict:
+    """Inverse of `format_details`; words without `=` are dropped."""
+    out: dict = {}
+    for part in (text or "").split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip():
+            value = value.strip()
+            out[key.strip()] = (True if value == "yes" else False if value == "no" else
+                                int(value) if re.fullmatch(r"-?\d+", value) else value)
+    return out
+
+
+def parse_analysis(reply: str | None) -> dict | None:
+    """Diagnosis, category, skill and details from JSON or from `Diagnosis: …` lines; None
+    without a diagnosis."""
     data = extract_json(reply)
     if isinstance(data, dict):
         try:
@@ -115,7 +136,8 @@ def parse_analysis(reply: str | None) -> dict[str, str] | None:
         if a is not None and not _placeholder(a.diagnosis):
             return {"diagnosis": a.diagnosis.strip(),
                     "category": "unknown" if _placeholder(a.category) else a.category.strip() or "unknown",
-                    "skill": "" if _placeholder(a.skill) else a.skill.strip()}
+                    "skill": "" if _placeholder(a.skill) else a.skill.strip(),
+                    "details": {k: v for k, v in a.details.items() if not str(k).startswith("<")}}
         if a is not None:
             return None  # the template's own `<...>` echoed back: no analysis
     found: dict[str, str] = {}
@@ -126,7 +148,7 @@ def parse_analysis(reply: str | None) -> dict[str, str] | None:
     if len(found.get("diagnosis", "")) < 3:
         return _prose_analysis(reply)
     return {"diagnosis": found["diagnosis"], "category": found.get("category", "unknown"),
-            "skill": found.get("skill", "")}
+            "skill": found.get("skill", ""), "details": parse_details(found.get("details"))}
 
 
 def _placeholder(text: str) -> bool:

@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="run the loop (evaluate → instruct → generate → train → repeat)")
     run.add_argument("config", nargs="?", help="YAML config (default: the embedded default)")
-    run.add_argument("--strategy", choices=["le", "lec", "mimic", "random"], help="instruct.strategy")
+    run.add_argument("--strategy", choices=["le", "lec", "mimic", "random", "skill_matched"],
+                     help="instruct.strategy")
     run.add_argument("--role", dest="roles", action="append", default=[], metavar="ROLE=MODEL",
                      help="a role's model, e.g. --role analyst=openai:gpt-4o (roles: default, "
                           "analyst, generator, judge; repeatable)")
@@ -229,13 +230,14 @@ def _execute(cfg, run_dir: Path, quiet: bool, resume: bool) -> int:
 
 
 def make_clients(cfg, ledger, trace) -> dict:
-    """Role → `RoleClient` for the roles this run's strategy uses (none for `random`)."""
+    """Role → `RoleClient` for the roles this run's strategy uses (none for the controls)."""
     from lai.agents.llm import make_llm
     from lai.agents.llm_client import RoleClient
     from lai.tools.llm_cache import ResponseCache
 
-    roles = {"le": ["analyst", "generator"], "lec": ["analyst", "generator"],
-             "mimic": ["generator"], "random": []}[cfg.instruct.strategy]
+    from lai.graph.config import STRATEGY_ROLES
+
+    roles = list(STRATEGY_ROLES[cfg.instruct.strategy])
     if roles and cfg.roles.enabled("judge"):
         roles.append("judge")
     cache_path = cfg.roles.cache_path or cfg.run.cache_dir / "llm_responses.sqlite"
@@ -340,6 +342,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from lai.graph.report_skills import acc, gather_skills, n_of
     from lai.graph.runs import find_run, read_json, summary
 
     run_dir = find_run(Path(args.runs_dir), args.run)
@@ -352,6 +357,28 @@ def cmd_show(args: argparse.Namespace) -> int:
     console.print(f"stop reason: {info['stop_reason'] or '(not stopped yet)'}")
     if "best" in test:
         console.print(f"test accuracy: base {test['baseline']:.3f} → best {test['best']:.3f}")
+    skills = gather_skills(metrics, run_dir)
+
+    def pct(x):
+        return "-" if x is None else f"{x:.3f}"
+
+    if skills.skills:  # validation per round and test base → best, per skill
+        rounds = sorted(skills.validation)
+        table = Table(title="accuracy per skill")
+        for col in ("skill", *[f"val {'base' if k == 0 else k}" for k in rounds],
+                    "test base → best", "test n"):
+            table.add_column(col, justify="left" if col == "skill" else "right")
+        base, best = skills.test.get("baseline") or {}, skills.test.get("best") or {}
+        for s in skills.skills:
+            n = n_of(skills, "test", s)
+            table.add_row(escape(s), *[pct(skills.validation[k].get(s)) for k in rounds],
+                          f"{pct(acc(base, s))} → {pct(acc(best, s))}", "-" if n is None else str(n))
+        console.print(table)
+    if skills.phrasing:
+        base, best = skills.phrasing.get("baseline") or {}, skills.phrasing.get("best") or {}
+        console.print("test by phrasing: " + ", ".join(
+            f"{label} {pct(acc(base, key))} → {pct(acc(best, key))} (n={n_of(skills, 'phrasing', key)})"
+            for key, label in (("seen", "seen"), ("held_out", "held-out")) if key in base or key in best))
     console.print(f"best adapter: {info['best_adapter'] or '(none: the base model is best)'}")
     for role, u in (metrics.get("usage") or {}).items():
         console.print(f"  {role}: {u['calls']} calls ({u['cached']} cached, {u['failed']} failed), "

@@ -20,6 +20,11 @@ from lai.tools.generation import GenerationConfig
 from lai.training.config import TrainConfig
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+STRATEGY_ROLES = {"le": ("analyst", "generator"), "lec": ("analyst", "generator"),
+                  "mimic": ("generator",), "random": (), "skill_matched": ()}
+"""The instructor roles each strategy calls."""
+ARITH_ANSWER_TOKENS = 96
+"""`generation.max_new_tokens` for `arith` unless set: its longest worked solution is 92 tokens."""
 
 
 def default_cache_dir() -> Path:
@@ -59,11 +64,13 @@ class TaskConfig(BaseModel):
 
 class InstructConfig(BaseModel):
     model_config = _STRICT
-    strategy: Literal["le", "lec", "mimic", "random"] = "le"
+    strategy: Literal["le", "lec", "mimic", "random", "skill_matched"] = "le"
     """`le`: each error alone; `lec`: with its k nearest right answers; `mimic`: the paper's
     baseline, similar samples from each error's question without the wrong answer or an
     analysis; `random`: control that trains on as many samples drawn at random from the task
-    (built-in task only), no instructor."""
+    (built-in task only), no instructor; `skill_matched`: control with the selected errors'
+    skill mix (as the proportional rule would ask for them), drawn at random within each
+    skill (built-in task only), no instructor."""
     k: int = Field(2, ge=1, le=8)
     """LEC: correctly answered neighbours shown with each error (paper: 2-3)."""
     max_errors: int = Field(64, gt=0)
@@ -72,6 +79,11 @@ class InstructConfig(BaseModel):
     """New samples kept per iteration at most (paper: ~3000 per dataset)."""
     max_repairs: int = Field(2, ge=0)
     """Times a sample that fails verification goes back to the generator with the failure."""
+    allocation: Literal["proportional", "learnable"] = "proportional"
+    """How the round's budget is spread over its errors: `proportional` = the paper's count rule
+    (the same number for every error); `learnable` = more for errors in skills the target is
+    part-way through learning and for near misses (agents/allocation.py). Recorded per round
+    in `allocation.json`."""
 
 
 class LoopConfig(BaseModel):
@@ -84,6 +96,17 @@ class LoopConfig(BaseModel):
     """Smallest validation-accuracy gain that counts as an improvement (fraction, 0.005 = 0.5 pt)."""
     target_accuracy: float | None = Field(None, gt=0.0, le=1.0)
     """Stop once validation accuracy reaches this; None = no target."""
+    keep_rule: Literal["bootstrap", "greater"] = "bootstrap"
+    """When a round's adapter replaces the best one. `bootstrap`: only if a paired bootstrap over
+    the validation items gives P(better than the best) >= `keep_confidence` (so one item more in
+    256 is noise, not a gain); `greater`: whenever validation accuracy is higher."""
+    keep_confidence: float = Field(0.8, gt=0.5, lt=1.0)
+    """`bootstrap` rule: bootstrap probability that the round beats the best, needed to keep it."""
+    guard_margin: float | None = Field(None, ge=0.0, le=1.0)
+    """Roll back a round whose validation accuracy on a strong skill falls more than this below
+    the best round's (fraction, 0.05 = 5 pt); None = no guard."""
+    guard_min_accuracy: float = Field(0.5, ge=0.0, le=1.0)
+    """Guard: a skill is strong when the best round's validation accuracy on it is at least this."""
 
 
 class LaiConfig(BaseModel):
@@ -100,8 +123,16 @@ class LaiConfig(BaseModel):
 
     @model_validator(mode="after")
     def _offline_only_for_arith(self) -> "LaiConfig":
-        used = {"le": ("analyst", "generator"), "lec": ("analyst", "generator"),
-                "mimic": ("generator",), "random": ()}[self.instruct.strategy]
+        used = STRATEGY_ROLES[self.instruct.strategy]
+        if self.instruct.strategy in ("random", "skill_matched") and self.task.name != "arith":
+            raise ValueError(f"instruct.strategy {self.instruct.strategy!r} samples the task itself, "
+                             f"which only the built-in `arith` task can do, not {self.task.name!r}")
+        if self.instruct.strategy in ("random", "skill_matched", "mimic") and self.instruct.allocation != "proportional":
+            raise ValueError(f"instruct.allocation {self.instruct.allocation!r} weighs errors by their "
+                             f"analysis, which strategy {self.instruct.strategy!r} does not have: use "
+                             f"proportional")
+        if self.task.name == "arith" and "max_new_tokens" not in self.generation.model_fields_set:
+            self.generation.max_new_tokens = ARITH_ANSWER_TOKENS
         if self.task.name != "arith":
             for role in (*used, "judge") if used else ():
                 if self.roles.resolve(role).model == OFFLINE and self.roles.enabled(role):

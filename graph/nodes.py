@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
+from lai.agents.allocation import allocate, allocation_record, skill_accuracy
 from lai.agents.data_generator import DataGenerator
+from lai.agents.evaluator import EvalReport, accuracies
 from lai.agents.instructor import Instructor
 from lai.graph.context import Context
 from lai.graph.state import LoopState
 from lai.graph.stopping import decide as stopping_rule
+from lai.graph.stopping import paired_evidence
 from lai.tools.curation import curate
 from lai.tools.jsonl import read_jsonl, write_json, write_jsonl
 from lai.tools.retrieval import nearest
@@ -23,12 +27,14 @@ def baseline(state: LoopState, *, ctx: Context) -> dict:
     val = ctx.evaluate("validation", None, d / "eval_validation.jsonl")
     test = ctx.evaluate("test", None, d / "eval_test.jsonl")
     row = {"iteration": 0, "validation": val.accuracy, "kept_as_best": True, "minutes": 0.0,
-           **({"validation_by_task": val.by_task} if val.by_task else {})}
+           **({"validation_by_task": val.by_task} if val.by_task else {}),
+           **_breakdown(val, "validation", compact=True)}
     ctx.ui.info(f"baseline: validation {val.accuracy:.3f}, test {test.accuracy:.3f}")
     return {"iteration": 1, "history": [row], "best_iteration": 0, "best_adapter": None,
             "best_score": val.accuracy, "stale": 0, "stop_reason": None,
             "test": {"baseline": test.accuracy,
-                     **({"baseline_by_task": test.by_task} if test.by_task else {})}}
+                     **({"baseline_by_task": test.by_task} if test.by_task else {}),
+                     **_breakdown(test, "baseline")}}
 
 
 def mine(state: LoopState, *, ctx: Context) -> dict:
@@ -79,31 +85,55 @@ def instruct(state: LoopState, *, ctx: Context) -> dict:
 
 def generate(state: LoopState, *, ctx: Context) -> dict:
     """The generator writes new, checked samples for each analysis (`mimic`: for each error's
-    question alone); the `random` control samples the task instead."""
+    question alone), as many for each as the allocation policy gives it; the controls sample
+    the task instead (`random`: any skill; `skill_matched`: the selected errors' skills)."""
     d, cfg = Path(state["iter_dir"]), ctx.cfg
     budget, strategy = cfg.instruct.budget, cfg.instruct.strategy
-    if strategy == "random":
-        seed = cfg.run.seed * 1_000 + state["iteration"]
-        samples = ctx.task.sample(budget + budget // 4, seed=seed)
-        for item in samples:
-            item["source_error"] = "random"
+    seed = cfg.run.seed * 1_000 + state["iteration"]
+    if strategy in ("random", "skill_matched"):
+        samples = control_samples(ctx, strategy, read_jsonl(d / "selected.jsonl"), budget, seed)
         write_jsonl(d / "generated.jsonl", samples)
         return {"current": {**state["current"], "generated": len(samples)}}
     if strategy == "mimic":
         sources = read_jsonl(d / "selected.jsonl")
     else:
         sources = [a for a in read_jsonl(d / "analyses.jsonl") if a["ok"]]
+    accuracy = skill_accuracy(_read_if_exists(d / "eval_mining.jsonl"))
+    counts = allocate(sources, budget, cfg.instruct.allocation, accuracy)
+    record = allocation_record(sources, counts, cfg.instruct.allocation, accuracy)
+    write_json(d / "allocation.json", record)
     generator = DataGenerator(ctx.clients["generator"], ctx.task, judge=ctx.clients.get("judge"),
                               max_repairs=cfg.instruct.max_repairs, mimic=strategy == "mimic")
     with ctx.ui.bar("generate samples", len(sources)) as advance:
         counts = generator.generate(sources, budget, d / "generated.jsonl",
                                     d / "generator_calls.jsonl", d / "generation_rejects.jsonl",
-                                    advance)
-    return {"current": {**state["current"], **counts}}
+                                    advance, counts=counts)
+    allocation = {"policy": record["policy"], "per_skill": record["per_skill"]}
+    return {"current": {**state["current"], **counts, "allocation": allocation}}
+
+
+def control_samples(ctx: Context, strategy: str, selected: list[dict], budget: int, seed: int) -> list[dict]:
+    """The controls' samples, a quarter over budget like the generator's surplus: drawn at
+    random from the task (`random`), or with the skill mix the proportional rule gives the
+    selected errors, drawn at random within each skill (`skill_matched`)."""
+    n = budget + budget // 4
+    if strategy == "random":
+        samples = ctx.task.sample(n, seed=seed)
+    else:
+        skills = Counter((e["item"].get("skill") for e in selected))
+        total = sum(skills.values()) or 1
+        samples = []
+        for skill, count in sorted(skills.items(), key=lambda kv: str(kv[0])):
+            samples += ctx.task.sample(round(n * count / total), seed=seed, skill=skill)
+    for item in samples:
+        item["source_error"] = strategy
+    return samples
 
 
 def curate_samples(state: LoopState, *, ctx: Context) -> dict:
-    """Verify, dedup and decontaminate the new samples; cap them at the round's budget."""
+    """Verify, dedup and decontaminate the new samples; cap them at the round's budget. Counts
+    the kept ones per skill and per error category (from this round's analyses)."""
+    from lai.graph.report_skills import kept_breakdown
     from lai.tools.dedup import item_text
 
     d, k = Path(state["iter_dir"]), state["iteration"]
@@ -116,12 +146,16 @@ def curate_samples(state: LoopState, *, ctx: Context) -> dict:
     kept, rejected, counts = curate(
         ctx.task, read_jsonl(d / "generated.jsonl"), ctx.cfg.instruct.budget, seen, held_out,
         held_out_texts={i: item_text(it) for i, it in evaluation.items()},
+        held_out_solutions={i: it.get("answer") or "" for i, it in evaluation.items()},
         seen_texts={i: item_text(s) for i, s in earlier.items()})
     write_jsonl(d / "kept.jsonl", kept)
     write_jsonl(d / "rejected.jsonl", rejected)
     ctx.ui.info(f"  kept {counts['kept']} samples, rejected {counts['rejected']}: "
                 + ", ".join(f"{r} {n}" for r, n in counts.items() if r not in ("kept", "rejected")))
-    return {"current": {**state["current"], "kept": counts["kept"], "rejected": counts}}
+    by_skill, by_category = kept_breakdown(kept, _read_if_exists(d / "analyses.jsonl"),
+                                           ctx.cfg.instruct.strategy)
+    return {"current": {**state["current"], "kept": counts["kept"], "rejected": counts,
+                        "kept_by_skill": by_skill, "kept_by_category": by_category}}
 
 
 def train(state: LoopState, *, ctx: Context) -> dict:
@@ -172,7 +206,8 @@ def validate(state: LoopState, *, ctx: Context) -> dict:
     report = ctx.evaluate("validation", state["candidate_adapter"],
                           Path(state["iter_dir"]) / "eval_validation.jsonl")
     by_task = {"validation_by_task": report.by_task} if report.by_task else {}
-    return {"current": {**state["current"], "validation": report.accuracy, **by_task}}
+    return {"current": {**state["current"], "validation": report.accuracy, **by_task,
+                        **_breakdown(report, "validation", compact=True)}}
 
 
 def decide(state: LoopState, *, ctx: Context) -> dict:
@@ -188,16 +223,21 @@ def decide(state: LoopState, *, ctx: Context) -> dict:
         ctx.ui.info(f"  round {k} abandoned: {state['stop_reason']}")
         write_metrics(ctx, {**state, **update})
         return update
+    evidence = {}
+    if cur.get("validation") is not None:  # a failed round has no eval_validation.jsonl
+        evidence = paired_evidence(
+            read_jsonl(Path(state["iter_dir"]) / "eval_validation.jsonl"),
+            read_jsonl(ctx.iter_dir(state["best_iteration"]) / "eval_validation.jsonl"))
     verdict = stopping_rule(cur.get("validation"), state["best_score"], state["stale"], k,
-                            ctx.cfg.loop)
-    row = {**cur, "kept_as_best": verdict.keep, "minutes": minutes}
+                            ctx.cfg.loop, **evidence)
+    row = {**cur, "kept_as_best": verdict.keep, "keep_reason": verdict.reason,
+           "p_better": verdict.p_better, "minutes": minutes}
     update = {"history": state["history"] + [row], "stale": verdict.stale,
               "stop_reason": verdict.stop_reason or ctx.stop_reason(), "iteration": k + 1}
     if verdict.keep:
         update.update(best_iteration=k, best_adapter=state["candidate_adapter"],
                       best_score=cur["validation"])
-    ctx.ui.info(f"  round {k}: validation {_fmt(cur.get('validation'))} "
-                f"({'kept as best' if verdict.keep else 'rolled back'})")
+    ctx.ui.info(f"  round {k}: validation {_fmt(cur.get('validation'))} ({verdict.reason})")
     write_metrics(ctx, {**state, **update})
     return update
 
@@ -215,10 +255,11 @@ def final_test(state: LoopState, *, ctx: Context) -> dict:
         test["best"] = report.accuracy
         if report.by_task:
             test["best_by_task"] = report.by_task
-    else:
+        test.update(_breakdown(report, "best"))
+    else:  # the base model stayed best: its scores, breakdowns included, are the best ones
         test["best"] = test["baseline"]
-        if "baseline_by_task" in test:
-            test["best_by_task"] = test["baseline_by_task"]
+        test.update({"best_" + key.removeprefix("baseline_"): value
+                     for key, value in state["test"].items() if key.startswith("baseline_")})
     write_metrics(ctx, {**state, "test": test})
     return {"test": test}
 
@@ -232,6 +273,27 @@ def write_metrics(ctx: Context, state: dict) -> None:
         "test": state.get("test", {}),
         "usage": ctx.ledger.snapshot()["roles"] if ctx.ledger else {},
     })
+
+
+def _breakdown(report: EvalReport, prefix: str, compact: bool = False) -> dict:
+    """An evaluation's per-skill and per-phrasing scores as metrics.json keys.
+
+    compact (history rows): `<prefix>_by_skill` {skill: accuracy} and `<prefix>_n_by_skill`
+    {skill: n}, likewise `_by_phrasing` / `_n_by_phrasing`. Full (the test block):
+    `<prefix>_by_skill` {skill: {n, correct, accuracy}}, `<prefix>_by_phrasing` likewise, and
+    `<prefix>_heldout_phrasing`, the held-out phrasings' accuracy. Absent groups give no key."""
+    out: dict = {}
+    for name, groups in (("skill", report.by_skill), ("phrasing", report.by_phrasing)):
+        if not groups:
+            continue
+        if compact:
+            out[f"{prefix}_by_{name}"] = accuracies(groups)
+            out[f"{prefix}_n_by_{name}"] = {g: v["n"] for g, v in groups.items()}
+        else:
+            out[f"{prefix}_by_{name}"] = groups
+    if not compact and "held_out" in report.by_phrasing:
+        out[f"{prefix}_heldout_phrasing"] = report.by_phrasing["held_out"]["accuracy"]
+    return out
 
 
 def _read_if_exists(path: Path) -> list[dict]:

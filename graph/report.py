@@ -1,9 +1,11 @@
 """`lai report RUN`: one self-contained HTML page about a run.
 
-Validation and test accuracy per round, error categories per round, samples generated / kept /
-rejected by reason, instructor tokens and cost per role, and a few worked examples (error →
-analysis → new samples). Everything is read from the run's folder (`metrics.json`,
-`config.yaml`, `usage.json`, `trace.sqlite`, `iter_<k>/*.jsonl`); any of them may be missing
+Validation and test accuracy per round, accuracy per skill (validation per round, test base vs
+best, seen vs held-out phrasings; `report_skills.py`), error categories per round, samples
+generated / kept / rejected by reason, kept samples per skill and error category, instructor
+tokens and cost per role, and a few worked examples (error → analysis → new samples).
+Everything is read from the run's folder (`metrics.json`, `config.yaml`, `usage.json`,
+`trace.sqlite`, `iter_<k>/*.jsonl`); any of them may be missing
 (a run that stopped early, a `random` control run): the section then says "no data".
 The page has no external references: CSS inline, plots inline SVG (matplotlib), all text
 escaped.
@@ -563,11 +565,18 @@ def render(data: RunData, examples: int = 3) -> str:
              ("stop reason", m.get("stop_reason") or ("still running?" if m else None)),
              ("best round", "base model" if best == 0 else best),
              ("best validation", _pct(m.get("best_validation")) if m.get("best_validation") is not None else None),
-             ("test accuracy base → best", test_line), ("wall minutes", wall),
+             ("test accuracy base → best", test_line),
+             *([("test, held-out phrasings base → best",
+                 f"{_pct(test.get('baseline_heldout_phrasing'))} → {_pct(test.get('best_heldout_phrasing'))}")]
+               if "baseline_heldout_phrasing" in test else []),
+             ("wall minutes", wall),
              ("best adapter", m.get("best_adapter") or ("none: the base model stayed best" if best == 0 else None))]
     header = "".join(f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{_e("–" if v is None else v)}</div></div>'
                      for k, v in cards)
+    from lai.graph.report_skills import sections as skill_sections
+
     counts = category_counts(data)
+    skills_html, kept_html = skill_sections(data)
     k_ex, examples_html = worked_examples(data, examples)
     notes = "".join(f"<li>{_e(n)}</li>" for n in dict.fromkeys(data.notes))
     return f"""<!DOCTYPE html>
@@ -583,10 +592,12 @@ from <code>{_e(data.run_dir)}</code>.</p>
 <section id="accuracy"><h2>Accuracy per round</h2>
 <div class="plot">{accuracy_plot(data)}</div>
 {rounds_table(data)}</section>
+{skills_html}
 <section id="categories"><h2>Error categories per round</h2>
 <div class="plot">{category_plot(data, counts)}</div></section>
 <section id="samples"><h2>Samples per round: generated, kept, rejected by reason</h2>
 {samples_table(data)}</section>
+{kept_html}
 <section id="usage"><h2>Instructor tokens and cost per role</h2>
 {usage_table(data)}</section>
 <section id="examples"><h2>Worked examples{f" (round {k_ex})" if k_ex else ""}: error → analysis → new samples</h2>

@@ -10,6 +10,7 @@ the stable name counted in the round's metrics):
 | `contaminated` | same `task.signature` as a validation/test item |
 | `contaminated n-gram` | shares a 13-token n-gram (lm-evaluation-harness rule) with a validation/test question, or equals a short one |
 | `contaminated near-duplicate` | near duplicate of a validation/test question: the same numbers and shingle Jaccard >= 0.5, or >= 0.3 when they share two or more numbers |
+| `solution contamination` | a non-trivial equation of the sample's solution is the final equation of a validation/test item's solution (`45 * 7 = 315` in a `mul` sample and a `money` test item) |
 | `duplicate of an earlier iteration` | same signature as a sample kept in an earlier iteration |
 | `duplicate within this iteration` | same signature as a sample kept earlier in this batch |
 | `near-duplicate of an earlier iteration` | near duplicate (Jaccard >= 0.7, same numbers) of a sample kept earlier |
@@ -17,7 +18,9 @@ the stable name counted in the round's metrics):
 | `over budget` | beyond the round's budget (taken round-robin across source errors) |
 
 The compared text is the question (for code tasks the prompt, for multiple choice the question
-and its options): see `lai.tools.dedup` for the tokenisation and why the thresholds.
+and its options): see `lai.tools.dedup` for the tokenisation and why the thresholds. Solutions
+(`answer`) are compared by their equations: see `lai.tools.equations` for the normalisation,
+which equations are trivial and why only held-out *final* equations count.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 
 from lai.tools.dedup import Decontaminator, NearDuplicateIndex, item_text, keyed_texts
+from lai.tools.equations import FinalEquationIndex
 from lai.tools.tasks.base import Item, Task
 
 NGRAM_N = 13
@@ -41,9 +45,9 @@ DEDUP_THRESHOLD = 0.7
 
 REASONS = (
     "failed verification", "contaminated", "contaminated n-gram", "contaminated near-duplicate",
-    "duplicate of an earlier iteration", "duplicate within this iteration",
-    "near-duplicate of an earlier iteration", "near-duplicate within this iteration",
-    "over budget",
+    "solution contamination", "duplicate of an earlier iteration",
+    "duplicate within this iteration", "near-duplicate of an earlier iteration",
+    "near-duplicate within this iteration", "over budget",
 )
 """The reject reasons (the part of `reject_reason` before ':'), in the order they are checked."""
 
@@ -52,6 +56,7 @@ def curate(
     task: Task, samples: list[Item], budget: int,
     seen: Iterable[str] = (), held_out: Iterable[str] = (), *,
     held_out_texts: Iterable[str] | Mapping[Hashable, str] | None = None,
+    held_out_solutions: Iterable[str] | Mapping[Hashable, str] | None = None,
     seen_texts: Iterable[str] | Mapping[Hashable, str] | None = None,
     ngram_n: int = NGRAM_N,
     held_out_threshold: float | None = HELD_OUT_THRESHOLD,
@@ -65,6 +70,9 @@ def curate(
         held_out: signatures of validation and test items (contamination).
         held_out_texts: texts (`dedup.item_text`) of the validation and test items, a mapping
             id -> text or a list; enables the n-gram and near-duplicate contamination rules.
+        held_out_solutions: worked solutions (`answer`) of the validation and test items, a
+            mapping id -> solution or a list; enables `solution contamination`: a sample any of
+            whose non-trivial equations is a held-out item's final equation is dropped.
         seen_texts: texts of the samples kept in earlier iterations (id -> text or a list);
             enables near-duplicate detection across iterations. Near duplicates within this
             iteration are always checked.
@@ -80,6 +88,7 @@ def curate(
     if held_out_texts is not None and not isinstance(held_out_texts, Mapping):
         held_out_texts = list(held_out_texts)  # read twice below
     decon = Decontaminator(held_out_texts, ngram_n) if held_out_texts is not None else None
+    finals = FinalEquationIndex(held_out_solutions) if held_out_solutions is not None else None
     held_index = earlier = batch_index = None
     if held_out_threshold is not None and held_out_texts is not None:
         held_index = NearDuplicateIndex(held_out_threshold,
@@ -95,8 +104,8 @@ def curate(
 
     candidates, rejected, batch = [], [], set()
     for item in samples:
-        reason = _reject_reason(task, item, seen, held_out, batch, decon, held_index, earlier,
-                                batch_index)
+        reason = _reject_reason(task, item, seen, held_out, batch, decon, held_index, finals,
+                                earlier, batch_index)
         if reason:
             rejected.append({**item, "reject_reason": reason})
         else:
@@ -112,7 +121,7 @@ def curate(
     return kept, rejected, {"kept": len(kept), "rejected": len(rejected), **counts}
 
 
-def _reject_reason(task, item, seen, held_out, batch, decon, held_index, earlier,
+def _reject_reason(task, item, seen, held_out, batch, decon, held_index, finals, earlier,
                    batch_index) -> str | None:
     # The generator agent has verified its samples already (the sandbox is not free).
     ok, why = (True, "ok") if item.get("verified") else task.verify(item)
@@ -128,6 +137,9 @@ def _reject_reason(task, item, seen, held_out, batch, decon, held_index, earlier
     if held_index is not None and (found := held_index.match(text)):
         return (f"contaminated near-duplicate: of validation/test item {found[0]} "
                 f"(Jaccard {found[1]:.2f})")
+    if finals is not None and (found := finals.match(str(item.get("answer") or ""))):
+        return (f"solution contamination: '{found[0]}' is the final equation of validation/test "
+                f"item {found[1]}")
     if sig in seen:
         return "duplicate of an earlier iteration"
     if sig in batch:

@@ -27,6 +27,8 @@ class TrainConfig(BaseModel):
     """Peak AdamW learning rate (LoRA wants ~10x a full fine-tune's)."""
     epochs: float = 1
     """Passes over the round's training file."""
+    min_steps: int = 100
+    """Optimizer steps a round trains at least (more passes over a small file); 0 = just `epochs`."""
     batch_size: int = 8
     """Samples per device per step."""
     grad_accum: int = 1
@@ -58,6 +60,13 @@ class TrainConfig(BaseModel):
     def _positive_int(cls, v: int, info) -> int:
         if v <= 0:
             raise ValueError(f"`train.{info.field_name}` must be > 0, got {v}{_hint(cls, info)}")
+        return v
+
+    @field_validator("min_steps")
+    @classmethod
+    def _non_negative_steps(cls, v: int) -> int:
+        if v < 0:
+            raise ValueError(f"`train.min_steps` must be >= 0, got {v}")
         return v
 
     @field_validator("learning_rate", "epochs")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -129,6 +130,7 @@ def make_trainer(
     args = SFTConfig(
         output_dir=str(Path(out_dir).with_name(Path(out_dir).name + ".tmp")),
         num_train_epochs=cfg.epochs,
+        max_steps=optimizer_steps(cfg, len(rows)) if cfg.min_steps else -1,
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
         learning_rate=cfg.learning_rate,
@@ -174,6 +176,13 @@ def use_bf16(cfg: TrainConfig) -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
+def optimizer_steps(cfg: TrainConfig, n_rows: int) -> int:
+    """Steps a round trains: `epochs` passes, but at least `min_steps` (a small round of a few
+    hundred samples is otherwise too few updates to learn from)."""
+    per_epoch = math.ceil(n_rows / (cfg.batch_size * cfg.grad_accum))
+    return max(cfg.min_steps, math.ceil(per_epoch * cfg.epochs))
+
+
 def train_lora(
     cfg: TrainConfig,
     model_path: Path | str,
@@ -214,7 +223,9 @@ def train_lora(
         (tmp_dir / "job_fingerprint").write_text(fingerprint)
     try:
         trainer = make_trainer(cfg, model_path, train_path, out_dir, init_adapter, log_path, callbacks)
-        tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"]) * cfg.epochs
+        steps = optimizer_steps(cfg, len(trainer.train_dataset))
+        per_pass = steps * cfg.batch_size * cfg.grad_accum / max(1, len(trainer.train_dataset))
+        tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"]) * per_pass
         start = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if resume else None)
         runtime = time.perf_counter() - start

@@ -1,6 +1,6 @@
 import pytest
 
-from lai.agents.data_generator import samples_per_error
+from lai.agents.allocation import samples_per_error
 
 
 @pytest.mark.parametrize("budget,errors,expected", [

@@ -62,14 +62,15 @@ def test_le_and_lec_prompts_carry_question_wrong_and_gold_answers(task):
     for prompt in (le, lec):
         assert err["item"]["question"] in prompt and "#### 7" in prompt
         assert err["item"]["answer"] in prompt  # gold worked solution
-        assert "carry or borrow slip" in prompt  # the task's categories
+        assert "borrow slip" in prompt  # the task's categories
     assert all(n["item"]["question"] in lec for n in err["neighbours"])
     assert not any(n["item"]["question"] in le for n in err["neighbours"])
 
 
 def test_parse_analysis_tolerates_markdown_and_rejects_junk():
     got = parse_analysis("**Diagnosis:** forgot to borrow\n**Category:** carry or borrow slip\n- Skill: sub_borrow")
-    assert got == {"diagnosis": "forgot to borrow", "category": "carry or borrow slip", "skill": "sub_borrow"}
+    assert got == {"diagnosis": "forgot to borrow", "category": "carry or borrow slip", "skill": "sub_borrow",
+                   "details": {}}
     assert parse_analysis("I cannot help with that.") is None
 
 
@@ -112,3 +113,28 @@ def test_offline_instructor_drives_both_agents_to_verified_samples(task, tmp_pat
     assert len(kept) == 21 and c["over budget"] == 7
     # the budget is shared round-robin: every error keeps 3
     assert sorted({sum(k["source_error"] == e for k in kept) for e in by_error}) == [3]
+
+
+def test_the_generator_prompt_carries_the_whole_analysis(task, tmp_path):
+    """An LLM generator sees the analyst's diagnosis, category, skill and the slip's details."""
+    seen = []
+
+    def rule(prompt):
+        seen.append(prompt)
+        return ('{"diagnosis": "Forgot to borrow in the tens.", "category": "borrow slip", '
+                '"skill": "sub_borrow", "details": {"column": "tens", "across_zero": true}}'
+                if "## What to write" in prompt and '"diagnosis"' in prompt else '{"samples": []}')
+
+    llm = client(ScriptedLLM(rule=rule))
+    errors = selected_errors(task, n=1)
+    Instructor(llm, task, "le").analyse(errors, tmp_path / "analyses.jsonl")
+    analyses = read_jsonl(tmp_path / "analyses.jsonl")
+    assert analyses[0]["details"] == {"column": "tens", "across_zero": True}
+    DataGenerator(llm, task, max_repairs=0).generate(
+        analyses, 4, tmp_path / "g.jsonl", tmp_path / "c.jsonl", tmp_path / "r.jsonl", counts=[3])
+    prompt = seen[-1]
+    assert "Write 3 new problems" in prompt
+    for line in ("Diagnosis: Forgot to borrow in the tens.", "Category: borrow slip", "Skill: sub_borrow",
+                 "Details: column=tens; across_zero=yes"):
+        assert line in prompt, line
+    assert errors[0]["item"]["question"] in prompt

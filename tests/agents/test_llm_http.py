@@ -263,7 +263,8 @@ def test_an_echoed_template_slot_is_not_an_analysis():
     echoed = '{"diagnosis": "<one or two sentences: the precise mistake and why it happened>", "category": "x"}'
     assert parse_analysis(echoed) is None
     half = '{"diagnosis": "Forgot the carry.", "category": "<one of: a, b>", "skill": "<what to practise>"}'
-    assert parse_analysis(half) == {"diagnosis": "Forgot the carry.", "category": "unknown", "skill": ""}
+    assert parse_analysis(half) == {"diagnosis": "Forgot the carry.", "category": "unknown", "skill": "",
+                                    "details": {}}
 
 
 def test_an_unreadable_reply_is_sent_back_once(task, key_env, tmp_path):

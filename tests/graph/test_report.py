@@ -126,7 +126,8 @@ def test_report_has_every_section_and_no_external_reference(tmp_path):
     text = _text(page)
     for needle in ("synthetic", "arith", "lec", "smollm2-135m-instruct", "openai:gpt-4o",
                    "offline rule-based instructor", "2 rounds without a gain", "30.0% → 40.0%",
-                   "7.5", "kept as best", "rolled back", "failed (no samples to train on)"):
+                   "7.5", "kept as best", "rolled back", "failed (no samples to train on)",
+                   "Accuracy per skill", "Kept samples per skill and error category"):
         assert needle in text, needle
     # samples per round, rejects by reason (generation stages from the file, curation reasons)
     assert "generation verification" in text and "generation unparsed" in text
@@ -241,7 +242,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
     dom = subprocess.run([*base, "--dump-dom", out.as_uri()], capture_output=True, text=True,
                          timeout=120, check=True).stdout
     assert dom.count("<svg") == 2 and dom.count("<table") >= 4
-    for section in ("summary", "accuracy", "categories", "samples", "usage", "examples"):
+    for section in ("summary", "accuracy", "skills", "categories", "samples", "kept-skills",
+                    "usage", "examples"):
         assert f'id="{section}"' in dom
     assert "<script" not in dom.lower() and "&lt;script&gt;" in dom
     png = tmp_path / "report.png"

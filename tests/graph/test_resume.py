@@ -25,7 +25,7 @@ TINY = [
     *(f"task.options.{k}={v}" for k, v in TASK.items()),
     "generation.max_new_tokens=48", "generation.batch_size=8",
     "instruct.max_errors=4", "instruct.budget=12",
-    "train.epochs=2", "train.batch_size=4", "train.max_length=192", "train.checkpoint_every=1",
+    "train.epochs=2", "train.min_steps=0", "train.batch_size=4", "train.max_length=192", "train.checkpoint_every=1",
     "train.log_every=1", "loop.max_iterations=1",
     "roles.default.model=openai:offline-over-http", "roles.default.api_key_env=LAI_TEST_KEY",
     "roles.default.concurrency=1", "roles.default.max_retries=0",

@@ -23,7 +23,7 @@ def test_registered_and_protocol(task):
 
 
 def test_split_sizes_ids_and_limit(task, splits):
-    assert {s: len(v) for s, v in splits.items()} == {"mining": 192, "validation": 128, "test": 256}
+    assert {s: len(v) for s, v in splits.items()} == {"mining": 192, "validation": 256, "test": 256}
     assert splits["test"][5]["id"] == "arith-test-5"
     assert task.load("validation", limit=14) == splits["validation"][:14]
     small = get_task("arith", n_mining=10, n_validation=5, n_test=7)
@@ -91,7 +91,16 @@ def test_prompt_and_grading(task, splits):
 
 def test_solve_examples():
     assert solve("two_step", [25, 17, 30]) == ("25 + 17 = 42\n42 - 30 = 12\n#### 12", "12")
-    assert solve("money", [45, 6]) == ("0.45 * 100 = 45\n45 * 6 = 270\n#### 270", "270")
+    assert solve("money", [45, 6]) == (
+        "0.45 * 100 = 45\n40 * 6 = 240\n5 * 6 = 30\n240 + 30 = 270\n45 * 6 = 270\n#### 270", "270")
+    assert solve("sub_borrow", [503, 178]) == (
+        "ones: 10 + 3 - 8 = 5, borrow 1\ntens: 10 + 0 - 1 - 7 = 2, borrow 1\nhundreds: 5 - 1 - 1 = 3\n"
+        "503 - 178 = 325\n#### 325", "325")
+    assert solve("add_carry", [95, 87]) == (
+        "ones: 5 + 7 = 12, carry 1\ntens: 9 + 8 + 1 = 18, carry 1\n95 + 87 = 182\n#### 182", "182")
+    assert solve("div", [984, 4])[0].splitlines() == [
+        "4 * 200 = 800", "984 - 800 = 184", "4 * 40 = 160", "184 - 160 = 24", "24 / 4 = 6",
+        "200 + 40 + 6 = 246", "984 / 4 = 246", "#### 246"]
     assert solve("time", [2, 15]) == ("2 * 60 = 120\n120 + 15 = 135\n#### 135", "135")
     with pytest.raises(LaiError, match="not an exact division"):
         solve("div", [10, 3])

@@ -236,7 +236,7 @@ def test_curate_samples_node_passes_held_out_and_earlier_texts(tmp_path):
         return tmp_path / f"iter_{j:03d}"
 
     ctx = SimpleNamespace(task=task, iter_dir=iter_dir, items=task.load,
-                          cfg=SimpleNamespace(instruct=SimpleNamespace(budget=50)),
+                          cfg=SimpleNamespace(instruct=SimpleNamespace(budget=50, strategy="le")),
                           ui=SimpleNamespace(info=lambda *a, **k: None))
     earlier, fresh = task.sample(1, seed=5), task.sample(3, seed=6)
     write_jsonl(iter_dir(1) / "kept.jsonl", earlier)

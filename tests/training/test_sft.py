@@ -77,7 +77,7 @@ def train_file(tmp_path) -> Path:
     return write_jsonl(tmp_path / "train.jsonl", [sample(i) for i in range(4)])
 
 
-CFG = TrainConfig(epochs=1, batch_size=2, log_every=1, learning_rate=1e-2, lora_r=4, lora_alpha=8, bf16=False)
+CFG = TrainConfig(epochs=1, min_steps=0, batch_size=2, log_every=1, learning_rate=1e-2, lora_r=4, lora_alpha=8, bf16=False)
 
 
 def test_config_rejects_bad_values():
@@ -172,7 +172,7 @@ def test_smollm2_learns_in_a_few_steps(tmp_path):
         for a, b in [(12, 7), (30, 45), (8, 9), (61, 22), (14, 14), (5, 70), (33, 3), (90, 9)] * 2
     ]
     write_jsonl(tmp_path / "train.jsonl", rows)
-    cfg = TrainConfig(epochs=2, batch_size=4, log_every=1)
+    cfg = TrainConfig(epochs=2, min_steps=0, batch_size=4, log_every=1)
     seen = []
     job = {"cfg": cfg.model_dump(), "model_path": str(path), "train_path": str(tmp_path / "train.jsonl"),
            "out_dir": str(tmp_path / "adapter")}

@@ -13,17 +13,21 @@ import random
 import re
 
 from lai.tools.errors import LaiError
+from lai.tools.tasks.arith_columns import (
+    add_lines, borrow_columns, borrows_across_zero, carry_columns, div_lines, is_column_line, mul_lines,
+    sub_lines,
+)
 from lai.tools.tasks.base import Item, Messages, register_task
 from lai.tools.tasks.numeric import (
-    check_equations, extract_last_number, find_equations, numbers_equal, parse_numbered_problems,
+    check_equations, extract_last_number, numbers_equal, parse_numbered_problems,
     python_answer_matches,
 )
 
 SKILLS = ("add_carry", "sub_borrow", "mul", "div", "two_step", "money", "time")
 SPLITS = ("mining", "validation", "test")
 ARITH_CATEGORIES = (
-    "no final answer", "wrong operation", "carry or borrow slip", "stopped early",
-    "unit conversion", "arithmetic slip", "misread question", "wrong computation",
+    "no final answer", "wrong operation", "carry slip", "borrow slip", "stopped early",
+    "unit conversion", "misread number", "arithmetic slip", "misread question", "wrong computation",
 )
 """The error categories the analyst picks from (fills `{categories}` in the prompts)."""
 
@@ -122,7 +126,9 @@ def solve(skill: str, operands: list[int]) -> tuple[str, str]:
         operands: the item's `operands` (two numbers, three for `two_step`).
 
     Returns:
-        `(answer_text, target)`: one `a op b = c` line per step then `#### N`, and N.
+        `(answer_text, target)`: the working (column by column for addition and subtraction,
+        partial products and quotients for multiplication and division; see `arith_columns`),
+        the problem's own `a op b = c` line, then `#### N`; and N.
 
     Raises:
         LaiError: unknown skill, wrong number of operands, or a division that is not exact.
@@ -134,30 +140,33 @@ def solve(skill: str, operands: list[int]) -> tuple[str, str]:
     x = [int(v) for v in operands]
     if skill == "div" and (x[1] == 0 or x[0] % x[1]):
         raise LaiError(f"arith: {x[0]} / {x[1]} is not an exact division")
-    steps = {
-        "add_carry": lambda: [(f"{x[0]} + {x[1]}", x[0] + x[1])],
-        "sub_borrow": lambda: [(f"{x[0]} - {x[1]}", x[0] - x[1])],
-        "mul": lambda: [(f"{x[0]} * {x[1]}", x[0] * x[1])],
-        "div": lambda: [(f"{x[0]} / {x[1]}", x[0] // max(x[1], 1))],
-        "two_step": lambda: [(f"{x[0]} + {x[1]}", x[0] + x[1]),
-                             (f"{x[0] + x[1]} - {x[2]}", x[0] + x[1] - x[2])],
-        "money": lambda: [(f"{x[0] / 100:.2f} * 100", x[0]), (f"{x[0]} * {x[1]}", x[0] * x[1])],
-        "time": lambda: [(f"{x[0]} * 60", x[0] * 60), (f"{x[0] * 60} + {x[1]}", x[0] * 60 + x[1])],
+    lines = {
+        "add_carry": lambda: add_lines(x[0], x[1]),
+        "sub_borrow": lambda: sub_lines(x[0], x[1]),
+        "mul": lambda: mul_lines(x[0], x[1]),
+        "div": lambda: div_lines(x[0], x[1]),
+        "two_step": lambda: [f"{x[0]} + {x[1]} = {x[0] + x[1]}", f"{x[0] + x[1]} - {x[2]} = {x[0] + x[1] - x[2]}"],
+        "money": lambda: [f"{x[0] / 100:.2f} * 100 = {x[0]}", *mul_lines(x[0], x[1])],
+        "time": lambda: [f"{x[0]} * 60 = {x[0] * 60}", f"{x[0] * 60} + {x[1]} = {x[0] * 60 + x[1]}"],
     }[skill]()
-    target = str(steps[-1][1])
-    return "\n".join([f"{lhs} = {val}" for lhs, val in steps] + [f"#### {target}"]), target
+    target = lines[-1].rsplit("= ", 1)[1]
+    return "\n".join(lines + [f"#### {target}"]), target
 
 
 def operands_from_solution(skill: str, solution: str) -> list[int] | None:
-    """Read a problem's operands back from its worked solution (inverse of `solve`), or None."""
+    """Read a problem's operands back from its worked solution (inverse of `solve`), or None.
+
+    Only whole-number steps `a op b = c` count (column lines and sums of partial results are
+    working); the problem's operands are in its last step, or spread over both steps for
+    `two_step` and `time`."""
     parts = []
-    for eq in find_equations(solution or ""):
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([-+*/])\s*(\d+(?:\.\d+)?) = (-?\d+(?:\.\d+)?)", eq.text)
-        if not m:
-            return None
-        parts.append((m[1], m[3]))
-    pick = {"two_step": [(0, 0), (0, 1), (1, 1)], "money": [(-1, 0), (-1, 1)],
-            "time": [(0, 0), (1, 1)]}.get(skill, [(0, 0), (0, 1)])
+    for line in (solution or "").splitlines():
+        if is_column_line(line):
+            continue
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([-+*/])\s*(\d+(?:\.\d+)?)\s*=\s*(-?\d+(?:\.\d+)?)\s*", line)
+        if m:
+            parts.append((m[1], m[3]))
+    pick = {"two_step": [(0, 0), (0, 1), (1, 1)], "time": [(0, 0), (1, 1)]}.get(skill, [(-1, 0), (-1, 1)])
     try:
         operands = [int(parts[i][j]) for i, j in pick]
         _, target = solve(skill, operands)
@@ -196,6 +205,55 @@ def _draw(skill: str, rng: random.Random, shape: tuple[int, ...] | None) -> list
     return [rng.randint(1, 9), rng.randint(5, 59)]  # time: hours, minutes
 
 
+def phrasing_of(skill: str, question: str) -> int | None:
+    """Which of the skill's phrasings a question is written in, or None."""
+    for k, template in enumerate(_TEMPLATES.get(skill, ())):
+        pattern = re.sub(r"\\\{\w+\\\}", ".+?", re.escape(template))
+        if re.fullmatch(pattern, question.strip()):
+            return k
+    return None
+
+
+def focus_holds(skill: str, operands: list[int], focus: dict | None) -> bool:
+    """Whether a problem exercises a targeted slip.
+
+    `focus` keys (all optional): `carry_column` (an addition that carries out of that column,
+    0 = ones), `borrow_column` (a subtraction that borrows in that column), `across_zero`
+    (True: the borrow passes through a zero digit), `avoid_column` (no carry or borrow in that
+    column: the easy half of a contrast pair)."""
+    if not focus:
+        return True
+    a, b = operands[0], operands[1]
+    regroups = (carry_columns(a, b) if skill == "add_carry" else
+                borrow_columns(a, b) if skill == "sub_borrow" else [])
+    if "carry_column" in focus and focus["carry_column"] not in regroups:
+        return False
+    if "borrow_column" in focus and focus["borrow_column"] not in regroups:
+        return False
+    if focus.get("across_zero") and not borrows_across_zero(a, b):
+        return False
+    return not ("avoid_column" in focus and focus["avoid_column"] in regroups)
+
+
+def _draw_focused(skill: str, rng: random.Random, shape, focus: dict) -> list[int]:
+    """Operands of `shape` that satisfy `focus` (rejection sampling), widening the shape when
+    it cannot hold the targeted column (a 2-digit subtraction cannot borrow in the tens)."""
+    if skill not in ("add_carry", "sub_borrow"):
+        return _draw(skill, rng, shape)
+    column = max(focus.get("carry_column", 0), focus.get("borrow_column", 0), focus.get("avoid_column", 0))
+    shapes = [(2, 2), (2, 3), (3, 2), (3, 3)] if skill == "add_carry" else [(2, 2), (3, 2), (3, 3)]
+    fits = [sh for sh in shapes if max(sh) > column + (skill == "sub_borrow" or focus.get("across_zero", False))]
+    order = ([shape] if shape in fits else []) + rng.sample(fits, len(fits))
+    for sh in order:
+        for _ in range(2000):
+            a, b = _rand(rng, sh[0]), _rand(rng, sh[1])
+            if skill == "sub_borrow" and a <= b:
+                continue
+            if focus_holds(skill, [a, b], focus):
+                return [a, b]
+    return _draw(skill, rng, shape)
+
+
 def _question(skill: str, phrasing: int, x: list[int], rng: random.Random) -> str:
     name, name2 = rng.sample(_NAMES, 2)
     item, items = rng.choice(_GOODS)
@@ -211,7 +269,8 @@ def _question(skill: str, phrasing: int, x: list[int], rng: random.Random) -> st
 def _make(item_id: str, skill: str, phrasing: int, operands: list[int], rng: random.Random) -> Item:
     answer, target = solve(skill, operands)
     return {"id": item_id, "question": _question(skill, phrasing, operands, rng), "answer": answer,
-            "target": target, "skill": skill, "phrasing": phrasing, "operands": list(operands)}
+            "target": target, "skill": skill, "phrasing": phrasing, "operands": list(operands),
+            "held_out_phrasing": phrasing == HELD_OUT[skill]}
 
 
 def _normalize_text(text: str) -> str:
@@ -227,7 +286,7 @@ class ArithTask:
     family = "math"
     categories = ARITH_CATEGORIES
 
-    def __init__(self, seed: int = 0, n_mining: int = 192, n_validation: int = 128, n_test: int = 256):
+    def __init__(self, seed: int = 0, n_mining: int = 192, n_validation: int = 256, n_test: int = 256):
         sizes = {"mining": n_mining, "validation": n_validation, "test": n_test}
         for split, n in sizes.items():
             if not isinstance(n, int) or n < 0:
@@ -237,9 +296,12 @@ class ArithTask:
 
     # -------------------------------------------------------------- data
 
-    def _fresh(self, skill: str, rng: random.Random, used: set[str], shape=None) -> list[int]:
+    def _fresh(self, skill: str, rng: random.Random, used: set[str], shape=None, focus=None) -> list[int]:
         for attempt in range(4000):
-            operands = _draw(skill, rng, shape if attempt < 2000 else None)
+            if focus and attempt < 1000:
+                operands = _draw_focused(skill, rng, shape, focus)
+            else:
+                operands = _draw(skill, rng, shape if attempt < 2000 else None)
             sig = self.signature({"skill": skill, "operands": operands})
             if sig not in used:
                 used.add(sig)
@@ -271,7 +333,8 @@ class ArithTask:
         items = self._build()[split][:limit]
         return [{**it, "operands": list(it["operands"])} for it in items]
 
-    def sample(self, n: int, seed: int, skill: str | None = None, like: Item | None = None) -> list[Item]:
+    def sample(self, n: int, seed: int, skill: str | None = None, like: Item | None = None,
+               phrasing: int | None = None, focus: dict | None = None) -> list[Item]:
         """Fresh items from the ordinary phrasings, never equal to a validation or test item.
 
         Args:
@@ -280,12 +343,18 @@ class ArithTask:
             skill: one of `SKILLS`, or None for random skills (the "random control").
             like: an item whose digit counts to match (when it has this skill) and whose
                 problem is not repeated.
+            phrasing: use this phrasing (an ordinary one; the held-out one is refused).
+            focus: the slip every item must exercise (`focus_holds`): e.g.
+                `{"borrow_column": 1, "across_zero": True}`.
 
         Returns:
             `n` items with ids `arith-sample-<seed>-<k>`.
         """
         if skill is not None and skill not in SKILLS:
             raise LaiError(f"arith: unknown skill {skill!r}; expected one of {', '.join(SKILLS)}")
+        if phrasing is not None and (skill is None or phrasing == HELD_OUT[skill]
+                                     or not 0 <= phrasing < len(_TEMPLATES[skill])):
+            raise LaiError(f"arith: phrasing {phrasing!r} is not an ordinary phrasing of {skill!r}")
         splits = self._build()
         used = {self.signature(it) for s in ("validation", "test") for it in splits[s]}
         if like and like.get("skill") in SKILLS and like.get("operands"):
@@ -297,9 +366,10 @@ class ArithTask:
             shape = None
             if like and like.get("skill") == s and like.get("operands"):
                 shape = tuple(len(str(abs(int(v)))) for v in like["operands"])
-            phrasing = rng.choice([p for p in range(len(_TEMPLATES[s])) if p != HELD_OUT[s]])
-            operands = self._fresh(s, rng, used, shape)
-            items.append(_make(f"arith-sample-{seed}-{k}", s, phrasing, operands, rng))
+            ordinary = [p for p in range(len(_TEMPLATES[s])) if p != HELD_OUT[s]]
+            p = phrasing if phrasing is not None else rng.choice(ordinary)
+            operands = self._fresh(s, rng, used, shape, focus)
+            items.append(_make(f"arith-sample-{seed}-{k}", s, p, operands, rng))
         return items
 
     solve = staticmethod(solve)
