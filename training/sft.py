@@ -145,7 +145,8 @@ def make_trainer(
         fp16=False,
         use_cpu=not cuda,
         # TRL defaults gradient checkpointing on; transformers 5.24 renamed it activation_checkpointing.
-        activation_checkpointing=cfg.gradient_checkpointing,
+        **{("activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__
+            else "gradient_checkpointing"): cfg.gradient_checkpointing},
         logging_steps=cfg.log_every,
         save_strategy="steps" if cfg.checkpoint_every else "no",
         save_steps=cfg.checkpoint_every or 500,

@@ -202,7 +202,7 @@ def _draw(skill: str, rng: random.Random, shape: tuple[int, ...] | None) -> list
         return [a, b, rng.randint(10, a)]
     if skill == "money":
         return [rng.randint(11, 99), rng.randint(2, 9)]
-    return [rng.randint(1, 9), rng.randint(5, 59)]  # time: hours, minutes
+    return [rng.randint(1, 12), rng.randint(1, 59)]  # time: hours, minutes
 
 
 def phrasing_of(skill: str, question: str) -> int | None:
