@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: install run test bench-throughput bench-gain clean
+.PHONY: install run test test-fast bench-throughput bench-gain clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,9 @@ run: install
 
 test: install
 	$(VENV)/bin/pytest -q $(ARGS)
+
+test-fast: install  # for development: the tests that need no real model training
+	$(VENV)/bin/pytest -q -m "not slow" $(ARGS)
 
 bench-throughput: install
 	$(PY) bench/eval_throughput.py
