@@ -3,7 +3,7 @@
 Protocol (skewed start, paired, one round):
   per seed s (the task's data, the run's sampling and training all follow s):
     warm-up   LoRA on `--warmup` fresh samples of the strong skills only (add_carry, mul, money,
-              time) from the base model: the strong skills rise, the weak ones (sub_borrow, div,
+              time), curated like any round's data, from the base model: the strong skills rise, the weak ones (sub_borrow, div,
               two_step) stay low. Its training file is round 1's kept.jsonl, so every arm
               replays the same share of it (train.replay_fraction), as the loop does.
     shared    the warm-up adapter on test (the baseline, per item) and on mining (the errors
@@ -76,6 +76,25 @@ def _done(path: Path) -> bool:
     return path.with_suffix(".summary.json").exists()
 
 
+def warmup_samples(ctx, n: int, seed: int) -> list[dict]:
+    """`n` samples of the strong skills, curated like any round's data (a third more are drawn,
+    so what curation drops for contamination with validation and test is replaced)."""
+    from lai.tools.curation import curate
+    from lai.tools.dedup import item_text
+
+    per_skill = -(-n * 4 // 3) // len(STRONG)
+    drawn = [s for skill in STRONG for s in ctx.task.sample(per_skill, seed=10_000 + seed, skill=skill)]
+    for s in drawn:
+        s["source_error"] = f"warmup-{s['skill']}"  # curation's round-robin keeps the skills even
+    held = {f"{split} {it['id']}": it for split in ("validation", "test") for it in ctx.items(split)}
+    kept, _, counts = curate(ctx.task, drawn, n, held_out={ctx.task.signature(it) for it in held.values()},
+                             held_out_texts={i: item_text(it) for i, it in held.items()},
+                             held_out_solutions={i: it["answer"] for i, it in held.items()})
+    if len(kept) < n:
+        raise SystemExit(f"seed {seed}: only {len(kept)} of {n} warm-up samples survived curation: {counts}")
+    return kept
+
+
 def warm_up(args, seed: int, seed_dir: Path) -> dict:
     """Round 1 = the warm-up: strong skills only. Then the shared test and mining evaluations."""
     from lai.graph import nodes
@@ -86,11 +105,7 @@ def warm_up(args, seed: int, seed_dir: Path) -> dict:
     d1 = ctx.iter_dir(1)
     adapter = d1 / "adapter"
     if not (adapter / "adapter_config.json").exists():
-        per_skill = args.warmup // len(STRONG)
-        samples = [s for skill in STRONG for s in ctx.task.sample(per_skill, seed=10_000 + seed, skill=skill)]
-        for s in samples:
-            s["source_error"] = "warmup"
-        write_jsonl(d1 / "kept.jsonl", samples)
+        write_jsonl(d1 / "kept.jsonl", warmup_samples(ctx, args.warmup, seed))
         state = {"iteration": 1, "iter_dir": str(d1), "best_adapter": None, "current": {}}
         update = nodes.train(state, ctx=ctx)
         if update["current"].get("error"):
