@@ -29,8 +29,6 @@ from typing import Any
 from lai.tools.jsonl import atomic_write_text, read_jsonl
 
 ROLE_ORDER = ("analyst", "generator", "judge")
-ROLES_BY_STRATEGY = {"le": ["analyst", "generator"], "lec": ["analyst", "generator"],
-                     "mimic": ["generator"], "random": []}
 USAGE_FIELDS = ("calls", "cached", "failed", "retries", "truncated", "input_tokens",
                 "output_tokens", "cost_usd")
 MAX_CATEGORIES = 8  # the rest are drawn as "other"
@@ -106,10 +104,10 @@ def _read_config(path: Path, data: RunData) -> tuple[dict, dict[str, str]]:
         return {}, {}
     try:
         from lai.agents.llm import describe
-        from lai.graph.config import load_config
+        from lai.graph.config import STRATEGY_ROLES, load_config
 
         cfg = load_config(path)
-        roles = ROLES_BY_STRATEGY.get(cfg.instruct.strategy, list(ROLE_ORDER[:2]))
+        roles = list(STRATEGY_ROLES[cfg.instruct.strategy])
         if roles and cfg.roles.enabled("judge"):
             roles = [*roles, "judge"]
         described = {r: describe(cfg.roles.resolve(r)) for r in roles}
@@ -283,7 +281,7 @@ def category_counts(data: RunData) -> dict[int, Counter | None]:
 def category_plot(data: RunData, counts: dict[int, Counter | None]) -> str:
     if not any(c for c in counts.values()):
         strategy = data.metrics.get("strategy") or data.config.get("instruct", {}).get("strategy")
-        why = (f"strategy {strategy} analyses no errors" if strategy in ("mimic", "random")
+        why = (f"strategy {strategy} analyses no errors" if strategy in ("mimic", "random", "skill_matched")
                else "no round has analyses.jsonl with a readable analysis")
         return _no_data(why)
     if missing := _matplotlib_missing():
