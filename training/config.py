@@ -62,13 +62,6 @@ class TrainConfig(BaseModel):
             raise ValueError(f"`train.{info.field_name}` must be > 0, got {v}{_hint(cls, info)}")
         return v
 
-    @field_validator("min_steps")
-    @classmethod
-    def _non_negative_steps(cls, v: int) -> int:
-        if v < 0:
-            raise ValueError(f"`train.min_steps` must be >= 0, got {v}")
-        return v
-
     @field_validator("learning_rate", "epochs")
     @classmethod
     def _positive(cls, v: float, info) -> float:
@@ -90,11 +83,11 @@ class TrainConfig(BaseModel):
             raise ValueError(f"`train.replay_fraction` must be in [0, 1], got {v}")
         return v
 
-    @field_validator("weight_decay")
+    @field_validator("weight_decay", "min_steps")
     @classmethod
-    def _non_negative(cls, v: float) -> float:
+    def _non_negative(cls, v: float, info) -> float:
         if v < 0:
-            raise ValueError(f"`train.weight_decay` must be >= 0, got {v}")
+            raise ValueError(f"`train.{info.field_name}` must be >= 0, got {v}")
         return v
 
     @model_validator(mode="after")

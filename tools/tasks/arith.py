@@ -102,20 +102,12 @@ _ARITY = {"two_step": 3}
 
 def count_carries(a: int, b: int) -> int:
     """Columns of `a + b` that carry."""
-    n = carry = 0
-    while a or b:
-        carry = int(a % 10 + b % 10 + carry >= 10)
-        n, a, b = n + carry, a // 10, b // 10
-    return n
+    return len(carry_columns(a, b))
 
 
 def count_borrows(a: int, b: int) -> int:
     """Columns of `a - b` (a >= b) that borrow."""
-    n = borrow = 0
-    while a or b:
-        borrow = int(a % 10 - borrow < b % 10)
-        n, a, b = n + borrow, a // 10, b // 10
-    return n
+    return len(borrow_columns(a, b))
 
 
 def solve(skill: str, operands: list[int]) -> tuple[str, str]:
