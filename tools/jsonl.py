@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import tempfile
@@ -41,9 +42,19 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
     """`(line number, value, None)` per non-blank line, or `(line number, None, why)` for a line
-    that is not JSON, so each caller decides whether a bad line is fatal or skipped."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    that is not UTF-8 or not JSON, so each caller decides whether a bad line is fatal or skipped.
+
+    Lines are decoded one by one (a UTF-8 byte-order mark on the first is allowed), so one
+    mis-encoded line does not make the rest of the file unreadable."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield lineno, None, not_utf8(raw, e)
+                continue
             if not line.strip():
                 continue
             try:
@@ -51,6 +62,11 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
             except json.JSONDecodeError as e:
                 value, error = None, f"not valid JSON ({e.msg})"
             yield lineno, value, error
+
+
+def not_utf8(raw: bytes, e: UnicodeDecodeError) -> str:
+    """Why a line does not decode, with the byte and its column, and the fix."""
+    return f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}; save the file as UTF-8)"
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ options every one of them takes (`path`, `paths`, `split`, `key`, `fields`, `on_
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import hashlib
 import inspect
@@ -145,14 +146,18 @@ def read_source(source: Source) -> Iterator[tuple[str, Any]]:
     if path.suffix == ".jsonl" or (path.suffix != ".json" and not source.key):
         yield from _read_jsonl(path)
         return
-    text = path.read_text(encoding="utf-8")
+    # Bytes that are not UTF-8 become lone surrogates: the rows holding them are named and
+    # go through on_bad_row like any bad row, instead of the whole file failing to decode.
+    text = path.read_bytes().removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="surrogateescape")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data":  # a JSON-lines file named .json
             yield from _read_jsonl(path)
             return
-        raise LaiError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        line = text.splitlines()[e.lineno - 1] if text.splitlines() else ""
+        why = _bad_bytes(line) or f"not valid JSON ({e.msg})"
+        raise LaiError(f"{path}:{e.lineno}: {why}") from None
     if isinstance(doc, dict):
         lists = [k for k, v in doc.items() if isinstance(v, list)]
         key = source.key
@@ -171,7 +176,17 @@ def read_source(source: Source) -> Iterator[tuple[str, Any]]:
         raise LaiError(f"{path}: expected a JSON list of rows, got {type(doc).__name__}")
     lines = _element_lines(text, start, len(rows))
     for i, row in enumerate(rows):
-        yield (f"{path}:{lines[i]}" if lines else f"{path}[{i}]"), row
+        bad = _bad_bytes(json.dumps(row, ensure_ascii=False))
+        yield (f"{path}:{lines[i]}" if lines else f"{path}[{i}]"), RowError(bad) if bad else row
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _bad_bytes(text: str) -> str | None:
+    """Why text decoded with `surrogateescape` was not UTF-8, or None when it was."""
+    m = _SURROGATE.search(text)
+    return m and f"not valid UTF-8 (byte 0x{ord(m.group()) - 0xdc00:02x}; save the file as UTF-8)"
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:

@@ -1,5 +1,6 @@
 """Sources: local JSONL/JSON files, field mapping, bad rows, seeded split division, HF names."""
 
+import codecs
 import json
 import os
 import subprocess
@@ -121,6 +122,31 @@ def test_bad_element_in_json_array_has_its_line(tmp_path):
     line = int(str(e.value).split("arr.json:")[1].split(":")[0])
     assert path.read_text().splitlines()[line - 1].strip() == "{"
     assert '"question": "x"' in path.read_text().splitlines()[line]
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "json"])
+def test_bytes_that_are_not_utf8_are_a_bad_row_with_its_line(tmp_path, suffix):
+    """A Latin-1 row: named by file and line under `fail`, counted under `skip`; the rows after
+    it still load (the file is decoded line by line / row by row, not all or nothing)."""
+    rows = [json.dumps(_problem(i)).encode() for i in range(8)]
+    rows[3] = rows[3].replace(b"apples", "pommes café".encode("latin-1"))
+    body = b"\n".join(rows) + b"\n" if suffix == "jsonl" else b"[\n" + b",\n".join(rows) + b"\n]\n"
+    path = tmp_path / f"latin1.{suffix}"
+    path.write_bytes(codecs.BOM_UTF8 + body)  # a BOM is fine
+    line = 4 if suffix == "jsonl" else 5
+    with pytest.raises(LaiError, match=rf"latin1\.{suffix}:{line}: bad row: not valid UTF-8 \(byte 0xe9"):
+        get_task("math_jsonl", path=str(path)).load("test")
+    task = get_task("math_jsonl", path=str(path), on_bad_row="skip")
+    assert sum(len(task.load(s)) for s in SPLITS) == 7
+    record = task.split_info()["sources"][0]
+    assert record["bad_rows"] == 1 and record["bad"][0].startswith(f"{path}:{line}: not valid UTF-8")
+
+
+def test_a_json_document_broken_by_a_bad_byte_says_so(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_bytes(b'[\n  {"question": "x"},\n  \xff\n]\n')
+    with pytest.raises(LaiError, match=r"broken\.json:3: not valid UTF-8 \(byte 0xff"):
+        get_task("math_jsonl", path=str(path)).load("test")
 
 
 def test_all_rows_bad_is_an_error_even_when_skipping(tmp_path):
