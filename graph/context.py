@@ -1,19 +1,61 @@
-"""What every node needs, built once per run: config, task, role models, the UI, and the
-evaluation helper that loads the target with an adapter."""
+"""What every node needs, built once per run: config, task, role models, the target model,
+the UI, and the evaluation helper that runs the target with an adapter."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Protocol
 
 from lai.agents.evaluator import EvalReport, Evaluator
 from lai.agents.ledger import Ledger
 from lai.agents.llm_client import RoleClient
 from lai.graph.config import LaiConfig
 from lai.graph.ui import UI
-from lai.tools.generation import HFBackend
+from lai.tools.generation import GenerationBackend, GenerationConfig, HFBackend
 from lai.tools.tasks.base import Item, Task
 from lai.tools.trace import TraceStore
+
+
+class Target(Protocol):
+    """The model being taught, as the loop uses it. Injected through `Context.target`, so a
+    test can run the whole graph in seconds with a fake one."""
+
+    def backend(self, adapter: str | None) -> GenerationBackend:
+        """The base model with `adapter` (a LoRA folder; None = none), ready to answer."""
+
+    def train(self, job: dict[str, Any], job_path: Path, stdout_path: Path,
+              on_progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Train one adapter (`job`: see `run_training_subprocess`); returns its summary.
+
+        Raises:
+            TrainingFailed: the training did not finish (`lai.training.sft`).
+        """
+
+
+@dataclass
+class HFTarget:
+    """The real target: transformers weights loaded for each evaluation, LoRA training in a
+    child process."""
+
+    model_path: str
+    dtype: str
+    """`target.dtype`: `auto` or a torch dtype name."""
+    generation: GenerationConfig
+
+    def backend(self, adapter: str | None) -> GenerationBackend:
+        import torch
+
+        from lai.training.target import load_target
+
+        dtype = None if self.dtype == "auto" else getattr(torch, self.dtype)
+        model, tokenizer = load_target(self.model_path, adapter_dir=adapter, dtype=dtype)
+        return HFBackend(model, tokenizer, self.generation)
+
+    def train(self, job, job_path, stdout_path, on_progress):
+        from lai.training.sft import run_training_subprocess
+
+        return run_training_subprocess(job, job_path, stdout_path, on_progress=on_progress)
 
 
 @dataclass
@@ -32,7 +74,13 @@ class Context:
     interrupted: str | None = None
     """The signal that asked the run to stop (SIGINT/SIGTERM). Kept here because Python drops an
     exception raised while it runs a `__del__` or a C callback; the next node boundary stops."""
+    target: Target | None = None
+    """Runs and trains the target; None = the real one (`HFTarget` on `model_path`)."""
     _splits: dict[str, list[Item]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.target is None:
+            self.target = HFTarget(self.model_path, self.cfg.target.dtype, self.cfg.generation)
 
     def stop_reason(self) -> str | None:
         """Why the loop must stop at the next node boundary (a budget ran out), or None."""
@@ -51,17 +99,11 @@ class Context:
 
     def evaluate(self, split: str, adapter: str | None, out_path: Path) -> EvalReport:
         """Run the target (base + adapter) on a split with a progress bar."""
-        from lai.training.target import load_target
-
         items = self.items(split)
-        import torch
-
-        dtype = None if self.cfg.target.dtype == "auto" else getattr(torch, self.cfg.target.dtype)
-        model, tokenizer = load_target(self.model_path, adapter_dir=adapter, dtype=dtype)
-        backend = HFBackend(model, tokenizer, self.cfg.generation)
+        backend = self.target.backend(adapter)
         evaluator = Evaluator(self.task, backend, self.cfg.generation)
         label = f"evaluate {split}" + (" (base)" if adapter is None else "")
         with self.ui.bar(label, len(items)) as advance:
             report = evaluator.run(items, split, out_path, advance)
-        del model
+        del backend, evaluator  # the weights go before the next model loads
         return report

@@ -7,6 +7,7 @@ import random
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 from lai.agents.allocation import allocate, allocation_record, skill_accuracy
 from lai.agents.data_generator import DataGenerator
@@ -161,7 +162,7 @@ def curate_samples(state: LoopState, *, ctx: Context) -> dict:
 def train(state: LoopState, *, ctx: Context) -> dict:
     """LoRA SFT on the kept samples plus replay, from the best adapter, in a child process.
     A failed training is recorded as this round's error, not a crash of the run."""
-    from lai.training.sft import TrainingFailed, run_training_subprocess
+    from lai.training.sft import TrainingFailed
 
     d, k, cfg = Path(state["iter_dir"]), state["iteration"], ctx.cfg
     kept = read_jsonl(d / "kept.jsonl")
@@ -190,8 +191,8 @@ def train(state: LoopState, *, ctx: Context) -> dict:
                 done[0] = rec["step"]
 
         try:
-            summary = run_training_subprocess(job, d / "train_job.json", d / "train_stdout.log",
-                                              on_progress=on_progress)
+            summary = ctx.target.train(job, d / "train_job.json", d / "train_stdout.log",
+                                       on_progress)
         except TrainingFailed as e:
             ctx.ui.info(f"[red]training failed[/] (round {k}): {e}")
             return {"current": {**current, "error": f"training failed: {e}"}}
@@ -242,7 +243,8 @@ def decide(state: LoopState, *, ctx: Context) -> dict:
     return update
 
 
-def route(state: LoopState) -> str:
+def route(state: LoopState) -> Literal["mine", "final_test"]:
+    """Another round, unless `decide` (or a spent budget) set a stop reason."""
     return "final_test" if state.get("stop_reason") else "mine"
 
 
