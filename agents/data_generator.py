@@ -46,6 +46,17 @@ def judge_prompt(task: Task, item: Item) -> str:
     return load_prompt(f"judge_{task.family}").format(question=question)
 
 
+def repair_feedback(failures: list[tuple[Item, str, str]], unreadable: list[dict], any_read: bool) -> str:
+    """What goes back to the generator: each failed sample with why, and each sample that could
+    not be read (the others in the reply were), so it writes the missing ones again."""
+    lines = [f"- {item['question'][:200]!r}: {reason}" for item, _, reason in failures]
+    if any_read:
+        lines += [f"- a sample that could not be read ({u['reason']}): {u['text'][:200]!r}" for u in unreadable]
+    elif unreadable:
+        lines.append("- no sample could be read from your reply: " + unreadable[0]["reason"])
+    return "\n".join(lines)
+
+
 class DataGenerator:
     def __init__(self, client: RoleClient, task: Task, *, judge: RoleClient | None = None,
                  max_repairs: int = 2, mimic: bool = False):
@@ -107,14 +118,11 @@ class DataGenerator:
                 else:
                     failures.append((item, stage, reason))
             rejected += [{**item, "stage": stage, "reason": reason} for item, stage, reason in failures]
-            nothing_read = not items and unreadable
-            if (not failures and not nothing_read) or attempt == self.max_repairs or len(accepted) >= n:
+            if (not failures and not unreadable) or attempt == self.max_repairs or len(accepted) >= n:
                 break
-            feedback = "\n".join(f"- {item['question'][:200]!r}: {reason}"
-                                  for item, _, reason in failures) or (
-                "- no sample could be read from your reply: " + unreadable[0]["reason"])
             messages = messages + [{"role": "assistant", "content": reply.text},
-                                   {"role": "user", "content": load_prompt("repair").format(failures=feedback)}]
+                                   {"role": "user", "content": load_prompt("repair").format(
+                                       failures=repair_feedback(failures, unreadable, any_read=bool(items)))}]
         return accepted, rejected, calls
 
     async def _check(self, task: Task, item: Item) -> tuple[str | None, str]:

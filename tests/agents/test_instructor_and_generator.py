@@ -1,6 +1,7 @@
 """The instructor and data-generator agents around a scripted chat model: prompts carry what
 the paper puts in them, replies are parsed, failures are counted and kept, never fatal."""
 
+import json
 from typing import Any
 
 import pytest
@@ -138,3 +139,37 @@ def test_the_generator_prompt_carries_the_whole_analysis(task, tmp_path):
                  "Details: column=tens; across_zero=yes"):
         assert line in prompt, line
     assert errors[0]["item"]["question"] in prompt
+
+
+@pytest.mark.parametrize("max_repairs", [0, 1, 2])
+def test_samples_that_could_not_be_read_are_asked_for_again(task, tmp_path, max_repairs):
+    """Two of three samples parse, one does not: the generator is asked for the missing one
+    (within `max_repairs`), and the repair prompt shows it and why it could not be read."""
+    def sample(a, b):
+        return {"question": f"What is {a} + {b}?", "solution": f"{a} + {b} = {a + b}\n#### {a + b}",
+                "answer": str(a + b)}
+
+    broken = {"question": "What is 5 + 6?", "solution": "5 + 6 = 11"}  # no `answer`
+    seen = []
+
+    def rule(prompt):
+        seen.append(prompt)
+        if "could not be read" in prompt:
+            return json.dumps({"samples": [sample(5, 6)]})
+        return json.dumps({"samples": [sample(1, 2), broken, sample(3, 4)]})
+
+    analysis = {"error_id": "e1", "item": task.load("mining")[0], "response": "#### 7",
+                "diagnosis": "slip", "category": "arithmetic slip", "skill": "add"}
+    counts = DataGenerator(client(ScriptedLLM(rule=rule)), task, max_repairs=max_repairs).generate(
+        [analysis], 3, tmp_path / "g.jsonl", tmp_path / "c.jsonl", tmp_path / "r.jsonl", counts=[3])
+    kept = read_jsonl(tmp_path / "g.jsonl")
+    calls = read_jsonl(tmp_path / "c.jsonl")
+    if max_repairs == 0:
+        assert len(calls) == 1 and sorted(s["target"] for s in kept) == ["3", "7"]
+        return
+    assert len(calls) == 2  # once is enough: all three are in hand after the repair
+    assert sorted(s["target"] for s in kept) == ["11", "3", "7"]
+    assert counts["generated"] == 3 and counts["repaired"] == 1 and counts["generation unparsed"] == 1
+    repair = seen[-1]
+    assert "sample does not match the schema: answer" in repair and "What is 5 + 6?" in repair
+    assert "What is 1 + 2?" not in repair  # only the missing sample is asked for
