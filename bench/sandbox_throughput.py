@@ -54,7 +54,8 @@ def main() -> None:
     task_ids, codes = programs(args.data, args.limit)
     plan = _launch_plan()
     console.print(f"{len(codes)} HumanEval canonical solutions, {os.cpu_count()} cores, namespaces: "
-                  f"{'yes' if plan.namespaces else 'no'}, own uid: {'yes' if plan.drop_root else 'no'}")
+                  f"{'yes' if plan.namespaces else 'no'}, own uid: {'yes' if plan.drop_root else 'no'}, "
+                  f"private /tmp: {'yes' if plan.private_tmp else 'no'}")
 
     one, t_one = timed(console, "one at a time", codes, workers=1)
     many, t_many = timed(console, f"run_many, {args.workers} workers", codes, workers=args.workers)

@@ -7,7 +7,13 @@ each used where this machine allows it (probed once, on first use):
 
 * Kernel namespaces (`unshare --net --pid --mount-proc --fork`, plus `--user --map-root-user`
   when not root): no network (only a down loopback), and a pid namespace whose processes can't
-  see or signal anything outside it and all die with the run, even ones that left the group.
+  see or signal anything outside it and all die with the run, even ones that left the group
+  (a daemon that double-forks and calls setsid included).
+* A private /tmp, /var/tmp, /dev/shm and /run/lock: an empty, size-capped tmpfs on each, in the
+  run's own mount namespace (`--mount-proc` makes one). These are the directories anyone may
+  write to, so they are where a process the hook can't see (a program started through ctypes)
+  could still leave files behind as the unprivileged uid below. The working directory and
+  import paths that lie under them are bound back in at the same path.
 * An unprivileged user: when the host runs as root, the child drops to a random unused uid, so
   file permissions keep it out of the host's files and RLIMIT_NPROC (which never binds root)
   counts only its own processes. Interpreter directories that uid can't reach (a pyenv under a
@@ -15,24 +21,35 @@ each used where this machine allows it (probed once, on first use):
 * rlimits: CPU seconds (SIGXCPU), address space (MemoryError), file size, processes, no core files.
 * A Python audit hook (PEP 578) refuses: writing, deleting, renaming or chmod-ing outside the
   working directory; sockets other than AF_UNIX pairs and name lookups; signals to the parent or
-  outside the child's process group; reading other processes' /proc entries; changing rlimits.
+  outside the child's process group; reading other processes' /proc entries; changing rlimits;
+  and starting other programs (subprocess, os.system, os.exec*, os.posix_spawn, multiprocessing's
+  spawn and forkserver). A new program runs without the hook, so it would get past every rule
+  that only the hook enforces (as a non-root user: writes to your files). os.fork stays allowed:
+  the forked copy keeps the hook, and RLIMIT_NPROC bounds how many there are.
+
+Both the private directories and the refusal, then: the refusal closes the route for plain
+Python on every machine, and the tmpfs closes the writable places for what goes around the hook.
+
+Why a run failed (`SandboxResult.reason`), in words: "timeout" (wall clock), "cpu time limit",
+"memory", "output too large", "file size limit", "disk full" (a private tmpfs), "process
+limit" (fork or a thread failed: RLIMIT_NPROC), "network", "subprocess refused", "killed by
+signal N (NAME)", otherwise "exit code N: " and the last line of stderr.
 
 What is *not* contained: the audit hook is not a security boundary; ctypes or a C extension
 goes around it. So whatever only the hook guards is guarded only against plain Python: as a
 non-root user the child runs as you (root only inside its user namespace), so only the hook keeps
-it from writing your files; without namespaces, the same holds for network and signals. Reads
-are limited by file permissions alone: as your own user the code can read what you can (~/.netrc).
-Total disk use is not capped (each file is; the directory is deleted after the run), and with
-ctypes the code can write wherever its uid may, e.g. /tmp. Without a pid namespace, a process
-that leaves the group (setsid) outlives the run until its CPU limit. After the uid drop, an
-interpreter in a private directory can't be started again (`subprocess.run([sys.executable])`).
-"""
+it from writing your files; without namespaces, the same holds for network, signals and /tmp.
+Reads are limited by file permissions alone: as your own user the code can read what you can
+(~/.netrc). The working directory's total size is not capped (each file is; the directory is
+deleted after the run). Without a pid namespace, a process that leaves the group (setsid)
+outlives the run until its CPU limit."""
 
 from __future__ import annotations
 
 import inspect
 import json
 import os
+import re
 import secrets
 import selectors
 import signal
@@ -58,6 +75,10 @@ class SandboxLimits:
     max_output_bytes: int = 1_000_000  # kept of stdout and of stderr; more kills the run
 
 
+# Where anyone may write: each gets its own empty tmpfs per run (see the module docstring).
+PRIVATE_DIRS = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"]
+
+
 @dataclass(frozen=True)
 class SandboxResult:
     ok: bool            # exited 0 within the limits
@@ -65,7 +86,7 @@ class SandboxResult:
     stdout: str
     stderr: str
     timed_out: bool
-    reason: str         # "ok", "timeout", "memory", "exit code 1: AssertionError", ...
+    reason: str         # "ok", "timeout", "memory", "process limit", ... (the module docstring lists them)
     seconds: float
 
 
@@ -99,6 +120,7 @@ def run_many(
 class _Plan:
     namespaces: tuple[str, ...]  # the `unshare ...` prefix, or () where unavailable
     drop_root: bool              # run as a random unprivileged uid (we are root)
+    private_tmp: bool = False    # a tmpfs on each of PRIVATE_DIRS (needs the namespaces)
 
 
 @lru_cache(maxsize=1)
@@ -106,11 +128,12 @@ def _launch_plan() -> _Plan:
     """The strongest launch that works here: try each on a trivial program, once per process."""
     if os.geteuid() == 0:
         ns = ("unshare", "--net", "--pid", "--mount-proc", "--fork", "--kill-child")
-        candidates = [_Plan(ns, True), _Plan((), True), _Plan(ns, False)]
+        candidates = [_Plan(ns, True, True), _Plan(ns, True), _Plan((), True), _Plan(ns, False, True),
+                      _Plan(ns, False)]
     else:
         ns = ("unshare", "--user", "--map-root-user", "--net", "--pid", "--mount-proc", "--fork",
               "--kill-child")
-        candidates = [_Plan(ns, False)]
+        candidates = [_Plan(ns, False, True), _Plan(ns, False)]
     for plan in candidates:
         try:
             if _run("print('ok')", SandboxLimits(timeout_s=30), "", plan).stdout == "ok\n":
@@ -123,6 +146,9 @@ def _launch_plan() -> _Plan:
         weak = "and, as root, no process limit" if os.geteuid() == 0 and not plan.drop_root else ""
         warnings.warn(f"sandbox: no network/pid namespaces here (unshare failed); network, signals and "
                       f"writes are guarded only by a Python audit hook {weak}".rstrip(), RuntimeWarning)
+    elif not plan.private_tmp:
+        warnings.warn("sandbox: no private /tmp here (mounting a tmpfs failed); writes to /tmp are "
+                      "guarded only by a Python audit hook", RuntimeWarning)
     return plan
 
 
@@ -152,7 +178,8 @@ def _run(code: str, limits: SandboxLimits, stdin: str, plan: _Plan) -> SandboxRe
         stdin_file.seek(0)
         status_r, status_w = os.pipe()  # the pid namespace's init reports the code's exit status here
         try:
-            config = {"uid": uid, "status_fd": status_w, "rlimits": _rlimits(limits, plan)}
+            config = {"uid": uid, "status_fd": status_w, "rlimits": _rlimits(limits, plan),
+                      "private_tmp": PRIVATE_DIRS if plan.private_tmp else [], "tmp_mb": limits.file_size_mb}
             proc = subprocess.Popen(
                 [*plan.namespaces, sys.executable, "-I", "-B", "-c", _child_source(), json.dumps(config)],
                 stdin=stdin_file, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=work,
@@ -245,11 +272,23 @@ def _reason(returncode: int | None, stderr: str, timed_out: bool, too_large: boo
             name = ""
         return f"killed by signal {-returncode}{name}"
     last = next((line.strip() for line in reversed(stderr.splitlines()) if line.strip()), "")
-    if last.startswith("MemoryError"):
-        return "memory"
-    if "[Errno 27]" in last:  # EFBIG: Python ignores SIGXFSZ, so the write fails instead
-        return "file size limit"
+    named = next((reason for pattern, reason in _LAST_LINE_REASONS if pattern.search(last)), None)
+    if named:
+        return named
     return f"exit code {returncode}: {last[:300]}" if last else f"exit code {returncode}"
+
+
+# A failed run's last line of stderr -> its reason in words; the first match wins.
+_LAST_LINE_REASONS = [
+    (re.compile(r"^MemoryError"), "memory"),
+    (re.compile(r"\[Errno 27\]"), "file size limit"),  # EFBIG: Python ignores SIGXFSZ, so the write fails
+    (re.compile(r"\[Errno 28\]"), "disk full"),  # ENOSPC: a private tmpfs is full
+    # EAGAIN from fork, or a thread that can't start: RLIMIT_NPROC. (A non-blocking read also
+    # raises BlockingIOError, but the only sockets here are AF_UNIX pairs.)
+    (re.compile(r"^BlockingIOError: \[Errno 11\]|can't start new thread"), "process limit"),
+    (re.compile(r"sandbox: no network|\[Errno 101\]|^socket\.gaierror"), "network"),  # 101: ENETUNREACH
+    (re.compile(r"sandbox: may not start other programs"), "subprocess refused"),
+]
 
 
 def _rlimits(limits: SandboxLimits, plan: _Plan) -> list[tuple[str, int, int]]:
@@ -287,14 +326,48 @@ def _clean_env(work: str) -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def _child_source() -> str:
-    return inspect.getsource(_child) + "\nimport json, sys\n_child(json.loads(sys.argv[1]))\n"
+    return (inspect.getsource(_mount_private_tmp) + "\n" + inspect.getsource(_child)
+            + "\nimport json, sys\n_child(json.loads(sys.argv[1]))\n")
+
+
+def _mount_private_tmp(dirs: list[str], size_mb: int) -> None:
+    """The child's side, as root in its mount namespace: an empty tmpfs on each of `dirs`.
+
+    A tmpfs hides what was there, so the working directory and import paths under `dirs` are
+    opened first and bound back in at the same path. Sent as source with `_child`.
+    """
+    import ctypes
+    import os
+    import sys
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def mount(source, target, fstype, flags, data):
+        if libc.mount(source.encode(), target.encode(), fstype, flags, data) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"sandbox: mount on {target}: {os.strerror(err)}")
+
+    ms_nosuid, ms_nodev, ms_noexec, ms_bind, ms_rec = 2, 4, 8, 4096, 16384
+    dirs = sorted({os.path.realpath(d) for d in dirs if os.path.isdir(d)})
+    cwd = os.path.realpath(os.getcwd())
+    kept = {p for p in map(os.path.realpath, [cwd, *sys.path])
+            if os.path.isdir(p) and any(p == d or p.startswith(d + os.sep) for d in dirs)}
+    fds = {p: os.open(p, os.O_RDONLY | os.O_DIRECTORY) for p in sorted(kept)}  # parents first
+    for d in dirs:
+        mount("tmpfs", d, b"tmpfs", ms_nosuid | ms_nodev | ms_noexec, f"mode=1777,size={size_mb}m".encode())
+    for p, fd in fds.items():
+        os.makedirs(p, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", p, None, ms_bind | ms_rec, None)
+        os.close(fd)
+    os.chdir(cwd)
 
 
 def _child(config: dict) -> None:
-    """The child's side: limits, privilege drop and guards, then main.py as __main__.
+    """The child's side: private /tmp, limits, privilege drop and guards, then main.py as __main__.
 
     Sent as source to `python -I -c`, so it must import everything it uses itself.
     """
+    import _posixsubprocess
     import builtins
     import os
     import resource
@@ -311,6 +384,8 @@ def _child(config: dict) -> None:
                     os.write(config["status_fd"], str(status).encode())
                     os._exit(0)
     os.close(config["status_fd"])
+    if config["private_tmp"]:
+        _mount_private_tmp(config["private_tmp"], config["tmp_mb"])
 
     for name, soft, hard in config["rlimits"]:
         resource.setrlimit(getattr(resource, name), (soft, hard))
@@ -345,6 +420,13 @@ def _child(config: dict) -> None:
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
     path_events = {"os.remove", "os.rmdir", "os.mkdir", "os.rename", "os.link", "os.symlink",
                    "os.chmod", "os.chown", "os.truncate", "os.utime", "shutil.rmtree"}
+    program_events = {"os.exec", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen"}
+
+    def no_programs(*args, **kwargs):
+        raise PermissionError("sandbox: may not start other programs (_posixsubprocess.fork_exec)")
+
+    # multiprocessing's spawn and forkserver call this directly, and it raises no audit event
+    _posixsubprocess.fork_exec = no_programs
 
     def inside(path):
         real = os.path.realpath(os.fsdecode(path))
@@ -386,6 +468,10 @@ def _child(config: dict) -> None:
                 raise PermissionError("sandbox: may not signal processes outside its own group")
         elif event in ("resource.setrlimit", "resource.prlimit"):
             raise PermissionError("sandbox: limits are fixed")
+        elif event in program_events:
+            raise PermissionError(f"sandbox: may not start other programs ({event})")
+        elif event == "import" and args[0] == "_posixsubprocess":  # a fresh copy has fork_exec back
+            raise PermissionError("sandbox: may not start other programs (_posixsubprocess)")
 
     sys.addaudithook(guard)
     sys.argv = ["main.py"]

@@ -1,11 +1,13 @@
 import os
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from lai.tools.sandbox import SandboxLimits, _launch_plan, run_many, run_python
+from lai.tools.sandbox import PRIVATE_DIRS, SandboxLimits, _launch_plan, run_many, run_python
 
 SMALL = SandboxLimits(timeout_s=4, cpu_s=1, memory_mb=256, max_processes=16, max_output_bytes=100_000)
 
@@ -83,9 +85,12 @@ def _nothing_connected(srv):
 HOSTILE = {
     "infinite loop": ("while True:\n    pass", {"cpu time limit", "timeout"}),
     "sleep forever": ("import time\ntime.sleep(1000)", {"timeout"}),
-    "fork bomb": ("import os\nwhile True:\n    os.fork()", None),
-    "fork bomb that ignores errors": (
-        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass", None),
+    "fork bomb": ("import os\nwhile True:\n    os.fork()", {"process limit"}),
+    "thread bomb": ("import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(9,), daemon=True).start()",
+                    {"process limit"}),
+    "fork bomb that ignores errors": (  # it never ends, so the clock ends it
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass",
+        {"timeout", "cpu time limit"}),
     "big allocation": ("x = bytearray(10**10)", {"memory"}),
     "growing list": ("x = []\nwhile True:\n    x.append(' ' * 10**6)", {"memory"}),
     "huge output": ("print('x' * 10**8)", {"output too large"}),
@@ -94,8 +99,12 @@ HOSTILE = {
     "kill everything": ("import os, signal\nos.kill(-1, signal.SIGKILL)\nimport time; time.sleep(1)", None),
     "write outside": ("open({outside!r}, 'w').write('pwned')", None),
     "replace outside": ("import os\nopen('x', 'w').write('pwned')\nos.replace('x', {outside!r})", None),
-    "connect to the host": ("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)", None),
-    "raw socket module": ("import _socket\ns = _socket.socket(2, 1)\ns.connect(('127.0.0.1', {port}))", None),
+    "connect to the host": ("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)",
+                            {"network"}),
+    "raw socket module": ("import _socket\ns = _socket.socket(2, 1)\ns.connect(('127.0.0.1', {port}))",
+                          {"network"}),
+    "look up a name": ("import socket\nsocket.getaddrinfo('example.com', 80)", {"network"}),
+    "fill a file": ("f = open('big', 'wb')\nwhile True:\n    f.write(bytes(2**20))", {"file size limit"}),
     "raise its limits": ("import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))", None),
 }
 
@@ -143,26 +152,117 @@ def test_ctypes_gets_past_the_hook_but_not_the_kernel(tmp_path, listener):
         assert not (tmp_path / "x").exists()
 
 
-@needs_kernel
-def test_processes_that_leave_the_group_die_with_the_run():
-    marker = f"{time.time() % 1000 + 1000:.6f}"
+@pytest.fixture
+def host_markers():
+    """One new file name in each of the host's world-writable directories; no run may create them."""
+    name = f"lai-escape-{os.getpid()}-{time.monotonic_ns()}"
+    paths = [Path(d, name) for d in PRIVATE_DIRS if os.path.isdir(d)]
+    yield paths
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _writes(paths):
+    return "; ".join(f"echo escaped > {p}" for p in paths) + "; echo escaped"
+
+
+ESCAPES = {  # each would run `sh -c "echo escaped > <each marker>"`
+    "subprocess": "import subprocess\nsubprocess.run(['sh', '-c', {sh!r}])",
+    "os.system": "import os\nos.system({sh!r})",
+    "os.popen": "import os\nos.popen({sh!r}).read()",
+    "os.execv": "import os\nos.execv('/bin/sh', ['sh', '-c', {sh!r}])",
+    "os.posix_spawn": "import os\nos.waitpid(os.posix_spawn('/bin/sh', ['sh', '-c', {sh!r}], {{}}), 0)",
+    "fork, then exec": "import os, sys\nif os.fork() == 0:\n    os.execv('/bin/sh', ['sh', '-c', {sh!r}])\n"
+                       "sys.exit(os.waitstatus_to_exitcode(os.wait()[1]))",
+    "multiprocessing spawn": "import multiprocessing as mp\nif __name__ == '__main__':\n"
+                             "    mp.get_context('spawn').Process(target=print).start()",
+    "a fresh _posixsubprocess": "import sys\ndel sys.modules['_posixsubprocess']\nimport _posixsubprocess",
+}
+
+
+@pytest.mark.parametrize("route", ESCAPES)
+def test_no_other_program_starts(route, host_markers):
+    """A new program would run without the audit hook, so every way of starting one is refused."""
+    r = run_python(ESCAPES[route].format(sh=_writes(host_markers)), limits=SMALL)
+    assert (r.ok, r.reason) == (False, "subprocess refused"), r.stderr[-500:]
+    assert "escaped" not in r.stdout
+    assert not any(p.exists() for p in host_markers)
+
+
+def test_fork_still_works():
+    """A forked copy keeps the hook, so multiprocessing's fork context stays usable."""
+    r = run_python("import multiprocessing as mp\n"
+                   "with mp.get_context('fork').Pool(2) as pool:\n    print(pool.map(abs, [-1, -2, 3]))",
+                   limits=SMALL)
+    assert (r.ok, r.stdout) == (True, "[1, 2, 3]\n"), r.stderr[-500:]
+
+
+@pytest.mark.skipif(not _launch_plan().private_tmp, reason="no private /tmp here")
+def test_a_program_started_around_the_hook_writes_only_to_a_private_tmp(host_markers):
+    """ctypes gets past the hook; the tmpfs on each world-writable directory catches the writes."""
+    sh = _writes(host_markers) + "; cat " + " ".join(map(str, host_markers))
+    r = run_python(f"import ctypes\nctypes.CDLL(None).system({sh.encode()!r})", limits=SMALL)
+    assert r.ok, r.stderr[-500:]
+    assert r.stdout == "escaped\n" * (len(host_markers) + 1)  # it ran, and its files were there
+    assert not any(p.exists() for p in host_markers)
+
+
+def test_no_writes_through_proc_self_fd():
+    """Every descriptor the code holds (stdin is a host file; import directories after the uid drop),
+    reopened for writing or as a directory to create a file in, is refused."""
+    name = f"lai-escape-{time.monotonic_ns()}"
     r = run_python(
-        "import os\n"
-        "if os.fork() == 0:\n"
-        "    os.setsid()\n"
-        f"    os.execv('/bin/sleep', ['sleep', '{marker}'])\n"
-        "print('bye')"
-    )
-    assert r.ok
-    time.sleep(0.2)
-    survivors = []
+        "import os\nwritten = []\n"
+        "for fd in os.listdir('/proc/self/fd'):\n"
+        f"    for path in (f'/proc/self/fd/{{fd}}', f'/proc/self/fd/{{fd}}/{name}'):\n"
+        "        try:\n"
+        "            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND))\n"
+        "            written.append(path)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "print(written)\n")
+    assert (r.ok, r.stdout) == (True, "[]\n"), r.stderr[-500:]
+    assert not any(Path(d, name).exists() for d in sys.path if os.path.isdir(d))
+
+
+def _processes_with_environ(entry: bytes) -> list[str]:
+    found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if marker.encode() in f.read():
-                    survivors.append(pid)
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if entry in f.read().split(b"\0"):
+                    found.append(pid)
         except OSError:
             pass
+    return found
+
+
+DAEMON = (
+    "import os, time\n"
+    "print(os.environ['HOME'], flush=True)\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    if os.fork() == 0:\n"
+    "        null = os.open(os.devnull, os.O_RDWR)\n"
+    "        for fd in (0, 1, 2):\n"
+    "            os.dup2(null, fd)\n"
+    "        time.sleep(60)\n"
+    "    os._exit(0)\n"
+    "os.wait()\n"
+)
+
+
+@needs_kernel
+def test_a_daemon_does_not_outlive_the_run():
+    """Double fork and setsid leave the process group, not the pid namespace.
+
+    It is found by its environment: HOME is the run's own (deleted) working directory."""
+    r = run_python(DAEMON, limits=SMALL)
+    assert r.ok, r.stderr[-500:]
+    entry = f"HOME={r.stdout.strip()}".encode()
+    deadline = time.monotonic() + 5
+    while (survivors := _processes_with_environ(entry)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert survivors == []
 
 
