@@ -10,9 +10,10 @@ Protocol (skewed start, paired, one round):
               every arm mines): computed once, copied into every arm.
     arms      round 2 of the loop from the warm-up adapter with the real graph nodes (select,
               instruct, generate, curate, train), then the test split: LE, LEC, uniform random,
-              skill-matched random (the selected errors' skill mix, random within each skill)
-              and mimic. Budget, generator, solution format, curation, training, replay,
-              starting adapter and test items are the same for every arm.
+              skill-matched random (the selected errors' skill mix, random within each skill),
+              mimic, and LE with the `learnable` allocation (agents/allocation.py) instead of
+              the paper's count rule. Budget, generator, solution format, curation, training,
+              replay, starting adapter and test items are the same for every arm.
   report   per seed and arm: test accuracy overall, per skill, seen vs held-out phrasing;
            paired differences with a two-level (seeds x items) bootstrap 95% CI; the gain on
            the weak skills; the forgetting check on the strong ones.
@@ -21,7 +22,8 @@ One round, not three (a bench mode; the default loop runs three): the question i
 round of each kind of data does from the same start. Finished steps are reused from
 --runs-dir, so an interrupted bench continues.
 
-    python bench/loop_gain.py                               # 5 seeds x 5 arms, 1024 test items
+    python bench/loop_gain.py                               # 5 seeds x 6 arms, 1024 test items
+    python bench/loop_gain.py --jobs 5 --arm-jobs 2 ...     # on a GPU: seeds and arms side by side
     python bench/loop_gain.py --seeds 0 --test-items 128 --warmup 64 --set train.min_steps=8   # smoke
 """
 
@@ -37,22 +39,25 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ARMS = ("le", "random", "skill_matched", "lec", "mimic")  # the key comparisons first
+ARMS = ("le", "random", "skill_matched", "lec", "mimic", "le_learnable")  # the key comparisons first
+VARIANTS = {"le_learnable": ("le", ["instruct.allocation=learnable"])}
+"""Arms that are a strategy with other settings: name -> (strategy, overrides)."""
 STRONG = ("add_carry", "mul", "money", "time")
 WEAK = ("sub_borrow", "div", "two_step")
 PAIRS = (("le", "random"), ("le", "skill_matched"), ("lec", "random"), ("lec", "le"),
-         ("mimic", "random"), ("le", "mimic"))
+         ("mimic", "random"), ("le", "mimic"), ("le_learnable", "random"), ("le_learnable", "le"))
 RESULTS = Path(__file__).parent / "results" / "loop_gain.json"
 
 
-def config_for(args, seed: int, arm: str, run_dir: Path):
+def config_for(args, seed: int, arm: str, run_dir: Path, extra: list[str] = ()):
     from lai.graph.config import load_config
 
+    strategy, variant = VARIANTS.get(arm, (arm, []))
     return load_config(None, [
-        f"instruct.strategy={arm}", f"run.seed={seed}", f"run.runs_dir={run_dir.parent}",
+        f"instruct.strategy={strategy}", *variant, f"run.seed={seed}", f"run.runs_dir={run_dir.parent}",
         f"run.run_id={run_dir.name}", f"task.options.seed={seed}",
         f"task.options.n_test={args.test_items}", f"task.options.n_validation={args.validation_items}",
-        f"instruct.budget={args.budget}", *args.overrides])
+        f"instruct.budget={args.budget}", *args.overrides, *extra])
 
 
 def make_context(cfg, run_dir: Path, quiet: bool = True):
@@ -101,7 +106,7 @@ def warm_up(args, seed: int, seed_dir: Path) -> dict:
     from lai.tools.jsonl import read_jsonl, write_jsonl
 
     run_dir = seed_dir / "warmup"
-    ctx = make_context(config_for(args, seed, "random", run_dir), run_dir)
+    ctx = make_context(config_for(args, seed, "random", run_dir, [f"train.epochs={args.warmup_epochs}"]), run_dir)
     d1 = ctx.iter_dir(1)
     adapter = d1 / "adapter"
     if not (adapter / "adapter_config.json").exists():
@@ -162,9 +167,33 @@ def run_seed(args, seed: int) -> None:
     seed_dir.mkdir(parents=True, exist_ok=True)
     (seed_dir / "hardware.txt").write_text(hardware())
     shared = warm_up(args, seed, seed_dir)
+    if args.arm_jobs > 1 and len(args.arms) > 1:  # the shared warm-up is done: arms side by side
+        codes = run_children(args, [(seed, [arm], seed_dir / f"{arm}.log") for arm in args.arms],
+                             args.arm_jobs)
+        failed = [arm for arm, code in zip(args.arms, codes) if code]
+        if failed:
+            raise SystemExit(f"seed {seed}: arms {failed} failed; see {seed_dir}/<arm>.log")
+        return
     for arm in args.arms:
         print(f"seed {seed}: {arm}", flush=True)
         run_arm(args, seed, seed_dir, arm, shared)
+
+
+def run_children(args, jobs: list[tuple[int, list[str], Path]], workers: int) -> list[int]:
+    """Run `(seed, arms, log)` jobs as child processes of this script, `workers` at a time."""
+    def child(job) -> int:
+        seed, arms, log_path = job
+        cmd = [sys.executable, __file__, "--only-run", "--seeds", str(seed), "--arms", *arms,
+               "--test-items", str(args.test_items), "--validation-items", str(args.validation_items),
+               "--warmup", str(args.warmup), "--warmup-epochs", str(args.warmup_epochs),
+               "--budget", str(args.budget), "--runs-dir", str(args.runs_dir), "--arm-jobs", str(args.arm_jobs),
+               *sum((["--set", o] for o in args.overrides), [])]
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "w") as log:
+            return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(child, jobs))
 
 
 # ---------------------------------------------------------------------- report
@@ -261,7 +290,7 @@ def report(args, minutes: float) -> dict:
     return {"commit": commit, "command": " ".join(["python", *sys.argv]),
             "date": datetime.date.today().isoformat(), "seeds": list(args.seeds),
             "test_items": args.test_items, "arms": arms, "rounds": 1,
-            "setup": {"warmup_samples": args.warmup, "strong_skills": list(STRONG), "weak_skills": list(WEAK),
+            "setup": {"warmup_samples": args.warmup, "warmup_epochs": args.warmup_epochs, "strong_skills": list(STRONG), "weak_skills": list(WEAK),
                       "budget": args.budget, "overrides": args.overrides},
             "minutes": round(minutes, 1),
             "hardware": sorted({(args.runs_dir / f"s{s}" / "hardware.txt").read_text()
@@ -277,8 +306,11 @@ def main() -> None:
     ap.add_argument("--test-items", type=int, default=1024)
     ap.add_argument("--validation-items", type=int, default=256)
     ap.add_argument("--warmup", type=int, default=1280, help="warm-up samples (strong skills only)")
+    ap.add_argument("--warmup-epochs", type=float, default=1, help="passes over the warm-up samples")
     ap.add_argument("--budget", type=int, default=256, help="kept samples per arm (instruct.budget)")
     ap.add_argument("--jobs", type=int, default=1, help="seeds run side by side (a GPU has room)")
+    ap.add_argument("--arm-jobs", type=int, default=1,
+                    help="arms of a seed run side by side after its warm-up (a GPU has room)")
     ap.add_argument("--runs-dir", type=Path, default=Path("runs/bench-gain"))
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -297,17 +329,8 @@ def main() -> None:
         minutes = json.loads(args.out.read_text()).get("minutes", 0) if args.out.exists() else 0
         result = report(args, minutes)
     elif args.jobs > 1 and len(args.seeds) > 1:  # one child process per seed, `jobs` at a time
-        def child(seed: int) -> int:
-            cmd = [sys.executable, __file__, "--only-run", "--seeds", str(seed), "--arms", *args.arms,
-                   "--test-items", str(args.test_items), "--validation-items", str(args.validation_items),
-                   "--warmup", str(args.warmup), "--budget", str(args.budget), "--runs-dir", str(args.runs_dir),
-                   *sum((["--set", o] for o in args.overrides), [])]
-            args.runs_dir.mkdir(parents=True, exist_ok=True)
-            with open(args.runs_dir / f"s{seed}.log", "w") as log:
-                return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
-
-        with ThreadPoolExecutor(args.jobs) as pool:
-            codes = dict(zip(args.seeds, pool.map(child, args.seeds)))
+        jobs = [(seed, args.arms, args.runs_dir / f"s{seed}.log") for seed in args.seeds]
+        codes = dict(zip(args.seeds, run_children(args, jobs, args.jobs)))
         failed = {s: c for s, c in codes.items() if c}
         if failed:  # report the seeds that finished, say which did not
             print(f"seeds failed: {failed}; see {args.runs_dir}/s<seed>.log", file=sys.stderr)
