@@ -4,43 +4,100 @@
     lai run config.yaml --strategy lec --max-iterations 2 --set instruct.budget=200
     lai resume RUN                           # continue a killed or interrupted run
     lai runs | lai show RUN | lai trace RUN --errors-only | lai report RUN | lai export RUN --out DIR
+
+Errors in the config, the flags or the data end with one message naming the file and place
+and exit code 2 (usage errors too); anything else with one line and exit code 1. `--debug`
+prints the traceback as well.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import resource
+import shutil
 import signal
 import sqlite3
 import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lai.tools.errors import LaiError
 
 console = Console()
 
+ENVIRONMENT = """environment:
+  LAI_RUNS_DIR   where `lai run` writes runs and `lai runs/show/trace/report/resume/export`
+                 find them, from any folder (default: runs, under the current folder)
+  LAI_CACHE_DIR  converted models and the LLM response cache (default: ~/.cache/lai)
+  LAI_DATA_DIR   the benchmark data folder (default: <repo>/../shared/data)"""
+
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # argparse printed the usage error (code 2) or the help (0)
+        return e.code if isinstance(e.code, int) else 0
+    debug = getattr(args, "debug", False)
     try:
         return args.func(args)
     except LaiError as e:
-        console.print(f"[red]error:[/] {e}")
-        return 2
+        return _fail(str(e), 2, debug)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
         return 130
+    except Exception as e:  # noqa: BLE001 - a bug or the environment: one line, traceback on --debug
+        return _fail(f"{type(e).__name__}: {e}\n(unexpected: rerun with --debug for the traceback)", 1, debug)
+
+
+def _fail(message: str, code: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    return code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse without prefix abbreviations (`--max-iteration` is an error, not silently
+    `--max-iterations`); an unknown option is reported by its own command, with the closest
+    valid option."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(ns, "command_parser", self)
+            command.error("unrecognized arguments: " + " ".join(map(command.suggest, extras)))
+        return ns
+
+    def suggest(self, word: str) -> str:
+        options = [o for action in self._actions for o in action.option_strings]
+        close = difflib.get_close_matches(word.split("=")[0], options, n=1) if word.startswith("-") else []
+        return f"{word} (did you mean {close[0]}?)" if close else word
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lai", description="LLMs-as-Instructors: improve a small model from its errors.")
+    p = _Parser(prog="lai", description="LLMs-as-Instructors: improve a small model from its errors.",
+                epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="print the traceback of an error too")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="print the traceback of an error too")
     sub = p.add_subparsers(required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="run the loop (evaluate → instruct → generate → train → repeat)")
+
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)  # every command takes --debug
+
+    run = command("run", help="run the loop (evaluate → instruct → generate → train → repeat)")
     run.add_argument("config", nargs="?", help="YAML config (default: the embedded default)")
     run.add_argument("--strategy", choices=["le", "lec", "mimic", "random", "skill_matched"],
                      help="instruct.strategy")
@@ -51,27 +108,27 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--task", help="task.name")
     run.add_argument("--model", help="target.model (HF id, local dir, or smollm2-135m-instruct)")
     run.add_argument("--run-id", help="run.run_id (folder name under run.runs_dir)")
-    run.add_argument("--runs-dir", help="run.runs_dir")
+    run.add_argument("--runs-dir", help="run.runs_dir (default: $LAI_RUNS_DIR or runs)")
     run.add_argument("--seed", type=int, help="run.seed")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="any config key, e.g. --set instruct.budget=200 (repeatable)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
-    resume = sub.add_parser("resume", help="continue a run from its last checkpoint")
+    resume = command("resume", help="continue a run from its last checkpoint")
     resume.add_argument("run", help="run id (under --runs-dir) or run folder")
-    resume.add_argument("--runs-dir", default="runs")
+    resume.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     resume.add_argument("--quiet", action="store_true", help="no progress bars")
     resume.set_defaults(func=cmd_resume)
-    runs = sub.add_parser("runs", help="list runs")
-    runs.add_argument("--runs-dir", default="runs")
+    runs = command("runs", help="list runs")
+    runs.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     runs.set_defaults(func=cmd_runs)
-    show = sub.add_parser("show", help="a run's per-round table, stop reason and best adapter")
-    show.add_argument("run")
-    show.add_argument("--runs-dir", default="runs")
+    show = command("show", help="a run's per-round table, stop reason and best adapter")
+    show.add_argument("run", help="run id (under --runs-dir) or run folder")
+    show.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     show.set_defaults(func=cmd_show)
-    trace = sub.add_parser("trace", help="node executions and LLM calls of a run")
-    trace.add_argument("run")
-    trace.add_argument("--runs-dir", default="runs")
+    trace = command("trace", help="node executions and LLM calls of a run")
+    trace.add_argument("run", help="run id (under --runs-dir) or run folder")
+    trace.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     trace.add_argument("--iteration", type=int)
     trace.add_argument("--role", help="analyst, generator or judge")
     trace.add_argument("--node", help="e.g. instruct, generate, train")
@@ -80,19 +137,19 @@ def _parser() -> argparse.ArgumentParser:
                        help="one error: wrong answer → neighbours → analysis → its samples, kept or not")
     trace.add_argument("--full", action="store_true", help="print messages and replies in full")
     trace.set_defaults(func=cmd_trace)
-    report = sub.add_parser("report", help="write a self-contained HTML report of a run")
-    report.add_argument("run")
-    report.add_argument("--runs-dir", default="runs")
+    report = command("report", help="write a self-contained HTML report of a run")
+    report.add_argument("run", help="run id (under --runs-dir) or run folder")
+    report.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     report.add_argument("--out", help="HTML file (default: <run>/report.html)")
     report.add_argument("--examples", type=int, default=3, help="worked examples to show")
     report.set_defaults(func=cmd_report)
-    export = sub.add_parser("export", help="write the best adapter (or merged model) with a model card")
-    export.add_argument("run")
-    export.add_argument("--runs-dir", default="runs")
+    export = command("export", help="write the best adapter (or merged model) with a model card")
+    export.add_argument("run", help="run id (under --runs-dir) or run folder")
+    export.add_argument("--runs-dir", help=RUNS_DIR_HELP)
     export.add_argument("--out", required=True)
     export.add_argument("--merge", action="store_true", help="merge the adapter into the base model")
     export.set_defaults(func=cmd_export)
-    ev = sub.add_parser("eval", help="score a model (base or with an adapter) on a task's split")
+    ev = command("eval", help="score a model (base or with an adapter) on a task's split")
     ev.add_argument("config", nargs="?", help="YAML config for target/task/generation (optional)")
     ev.add_argument("--task", help="task.name")
     ev.add_argument("--model", help="target.model")
@@ -103,22 +160,41 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ev.add_argument("--quiet", action="store_true")
     ev.set_defaults(func=cmd_eval)
-    tasks = sub.add_parser("tasks", help="list the registered tasks")
+    tasks = command("tasks", help="list the registered tasks")
     tasks.set_defaults(func=lambda a: _print_tasks())
+    for command in sub.choices.values():
+        command.set_defaults(command_parser=command)
     return p
 
 
-def _flag_overrides(args: argparse.Namespace) -> list[str]:
+RUNS_DIR_HELP = "the folder holding the runs (default: $LAI_RUNS_DIR or runs)"
+
+
+def _runs_dir(args: argparse.Namespace) -> Path:
+    from lai.graph.config import default_runs_dir
+
+    return Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+
+
+def _flag_overrides(args: argparse.Namespace) -> dict[str, str]:
+    """Config overrides from `lai run`'s own flags → the flag each came from (for messages)."""
+    from lai.agents.llm import ROLES
+
     flags = {"strategy": "instruct.strategy", "max_iterations": "loop.max_iterations",
              "task": "task.name", "model": "target.model", "run_id": "run.run_id",
              "runs_dir": "run.runs_dir", "seed": "run.seed"}
-    out = [f"{key}={getattr(args, name)}" for name, key in flags.items()
-           if getattr(args, name) is not None]
+    out = {f"{key}={getattr(args, name)}": f"--{name.replace('_', '-')} {getattr(args, name)}"
+           for name, key in flags.items() if getattr(args, name) is not None}
     for spec in getattr(args, "roles", []):
-        role, sep, model = spec.partition("=")
+        role, sep, model = (part.strip() for part in spec.partition("="))
         if not sep or not model:
             raise LaiError(f"--role {spec!r}: expected ROLE=MODEL, e.g. analyst=openai:gpt-4o")
-        out.append(f"roles.{role.strip()}.model={model.strip()}")
+        if role not in ("default", *ROLES):
+            close = difflib.get_close_matches(role, ("default", *ROLES), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise LaiError(f"--role {spec!r}: unknown role {role!r}: {hint}roles: default, "
+                           f"{', '.join(ROLES)}")
+        out[f"roles.{role}.model={model}"] = f"--role {spec}"
     return out
 
 
@@ -126,44 +202,93 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lai.graph.config import dump_config, load_config
     from lai.tools.jsonl import atomic_write_text
 
-    cfg = load_config(args.config, [*_flag_overrides(args), *args.overrides])
+    started = time.time()
+    flags = _flag_overrides(args)
+    cfg = load_config(args.config, [*flags, *args.overrides], origins=flags)
     run_id = cfg.run.run_id or f"{cfg.task.name}-{cfg.instruct.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = cfg.run.runs_dir / run_id
     if (run_dir / "state.sqlite").exists():
         raise LaiError(f"run {run_id!r} already exists in {cfg.run.runs_dir}; pick another --run-id "
                        f"or continue it with `lai resume {run_id} --runs-dir {cfg.run.runs_dir}`")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
-    return _execute(cfg, run_dir, quiet=args.quiet, resume=False)
+    task, llms = _preflight(cfg)  # before the run folder exists
+    fresh = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+        ctx = _open_run(cfg, run_dir, task, llms, quiet=args.quiet, resume=False)
+    except BaseException:
+        if fresh:  # nothing ran yet: leave no half-written run behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return _execute(ctx, resume=False, started=started)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from lai.graph.config import load_config
     from lai.graph.runs import find_run, status_of
 
-    run_dir = find_run(Path(args.runs_dir), args.run)
+    started = time.time()
+    run_dir = find_run(_runs_dir(args), args.run)
     if status_of(run_dir) == "running":
         raise LaiError(f"run {run_dir.name!r} is still running (pid in {run_dir / 'status.json'})")
     if status_of(run_dir) == "finished":
-        console.print(f"run {run_dir.name} already finished; `lai show {run_dir.name}` shows it")
+        console.print(f"run {run_dir.name} already finished; `lai show {_run_ref(run_dir)}` shows it")
         return 0
     cfg = load_config(run_dir / "config.yaml")
-    return _execute(cfg, run_dir, quiet=args.quiet, resume=True)
+    task, llms = _preflight(cfg)
+    ctx = _open_run(cfg, run_dir, task, llms, quiet=args.quiet, resume=True)
+    return _execute(ctx, resume=True, started=started)
 
 
-def _execute(cfg, run_dir: Path, quiet: bool, resume: bool) -> int:
-    """Run (or resume) the graph. Ctrl-C / SIGTERM abandon the current node: the checkpoint of
-    the last finished node stays, and `lai resume` picks up from there."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
+def _run_ref(run_dir: Path) -> str:
+    """How to name a run on the command line from anywhere: its id and its parent folder."""
+    return f"{run_dir.name} --runs-dir {run_dir.parent}"
 
+
+def _preflight(cfg) -> tuple:
+    """What can fail fast, checked before anything is written: the task, its data and splits
+    (read and divided now; the task keeps them), and each role's chat model (provider, API key).
+
+    Returns:
+        The task, and role → chat model for `make_clients`.
+    """
+    from lai.agents.llm import make_llm
+    from lai.tools.tasks import get_task
+
+    task = get_task(cfg.task.name, **cfg.task.options)
+    if cfg.instruct.strategy == "random" and not hasattr(task, "sample"):
+        raise LaiError(f"instruct.strategy=random needs a task that can draw fresh items; "
+                       f"{task.name!r} cannot (use le, lec or mimic)")
+    for split in ("mining", "validation", "test"):
+        task.load(split, cfg.task.limits.get(split))
+    _say_skipped(task)
+    llms = {role: make_llm(cfg.roles.resolve(role), cfg.task.options) for role in _run_roles(cfg)}
+    return task, llms
+
+
+def _say_skipped(task) -> None:
+    """One warning per data file whose bad rows `on_bad_row: skip` left out (the rows are
+    listed in the run's splits.json)."""
+    def records(info: dict):
+        yield from info.get("sources", [])
+        for value in info.values():  # a mixed task: one split_info per task
+            if isinstance(value, dict):
+                yield from records(value)
+
+    for record in records(task.split_info() if hasattr(task, "split_info") else {}):
+        if record.get("bad_rows"):
+            console.print(f"[yellow]skipped[/] {record['bad_rows']} bad row(s) of {escape(record['source'])} "
+                          f"(on_bad_row: skip), first {escape(record['bad'][0])}", soft_wrap=True)
+
+
+def _open_run(cfg, run_dir: Path, task, llms: dict, quiet: bool, resume: bool):
+    """Everything a run needs before its first step: the record of its splits, the ledger,
+    the trace, the role clients and the target model. Returns the run's `Context`."""
     from lai.agents.ledger import Ledger
     from lai.agents.llm import describe
-    from lai.graph.build import build_graph, recursion_limit
     from lai.graph.context import Context
-    from lai.graph.runs import read_json, write_status
-    from lai.tools.jsonl import write_json
     from lai.graph.ui import UI
-    from lai.tools.tasks import get_task
+    from lai.tools.jsonl import write_json
     from lai.tools.trace import TraceStore
     from lai.training.target import resolve_model
 
@@ -172,28 +297,34 @@ def _execute(cfg, run_dir: Path, quiet: bool, resume: bool) -> int:
     hf_logging.disable_progress_bar()  # our own bars say what is loading and why
     # Raised inside transformers/peft when an adapter loads; nothing a user can act on.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-    started = time.time()
-    resume_cmd = f"lai resume {run_dir.name} --runs-dir {run_dir.parent}"
     ui = UI(console, quiet=quiet)
-    task = get_task(cfg.task.name, **cfg.task.options)
-    if cfg.instruct.strategy == "random" and not hasattr(task, "sample"):
-        raise LaiError(f"instruct.strategy=random needs a task that can draw fresh items; "
-                       f"{task.name!r} cannot (use le, lec or mimic)")
     if hasattr(task, "split_info"):  # how the splits were made, for the record
         write_json(run_dir / "splits.json", task.split_info())
     verb = "resuming" if resume else "run"
     ui.info(f"{verb} [bold]{run_dir}[/]: task {task.name}, strategy {cfg.instruct.strategy}, target {cfg.target.model}")
     ledger = Ledger(run_dir / "usage.json", cfg.budget)
     trace = TraceStore(run_dir / "trace.sqlite")
-    clients = make_clients(cfg, ledger, trace)
+    clients = make_clients(cfg, ledger, trace, llms)
     for role, client in clients.items():
         ui.info(f"  {role:<9} → {describe(client.spec)}")
     if not clients:
         ui.info("  control run: samples drawn at random from the task, no instructor")
     with console.status("preparing the target model (first use converts it once)"):
         model_path = resolve_model(cfg.target.model, cfg.run.cache_dir)
-    ctx = Context(cfg=cfg, run_dir=run_dir, task=task, model_path=str(model_path), clients=clients,
-                  ui=ui, ledger=ledger, trace=trace)
+    return Context(cfg=cfg, run_dir=run_dir, task=task, model_path=str(model_path), clients=clients,
+                   ui=ui, ledger=ledger, trace=trace)
+
+
+def _execute(ctx, resume: bool, started: float) -> int:
+    """Run (or resume) the graph. Ctrl-C / SIGTERM abandon the current node: the checkpoint of
+    the last finished node stays, and `lai resume` picks up from there."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from lai.graph.build import build_graph, recursion_limit
+    from lai.graph.runs import read_json, write_status
+
+    cfg, run_dir = ctx.cfg, ctx.run_dir
+    resume_cmd = f"lai resume {_run_ref(run_dir)}"
     conn = sqlite3.connect(run_dir / "state.sqlite", check_same_thread=False)
     graph = build_graph(ctx, SqliteSaver(conn))
     config = {"configurable": {"thread_id": run_dir.name},
@@ -218,6 +349,8 @@ def _execute(cfg, run_dir: Path, quiet: bool, resume: bool) -> int:
             return 130
         write_status(run_dir, "failed", error=f"{type(e).__name__}: {e}",
                      active_s=prior_s + time.time() - started)
+        console.print(f"[red]run failed[/]; the last finished step is checkpointed. Once the "
+                      f"cause is fixed, continue with:\n  {resume_cmd}")
         raise
     finally:
         for sig, handler in previous.items():
@@ -229,24 +362,32 @@ def _execute(cfg, run_dir: Path, quiet: bool, resume: bool) -> int:
     return 0
 
 
-def make_clients(cfg, ledger, trace) -> dict:
-    """Role → `RoleClient` for the roles this run's strategy uses (none for the controls)."""
-    from lai.agents.llm import make_llm
-    from lai.agents.llm_client import RoleClient
-    from lai.tools.llm_cache import ResponseCache
-
+def _run_roles(cfg) -> list[str]:
+    """The instructor roles this run's strategy calls (none for the controls), judge included."""
     from lai.graph.config import STRATEGY_ROLES
 
     roles = list(STRATEGY_ROLES[cfg.instruct.strategy])
     if roles and cfg.roles.enabled("judge"):
         roles.append("judge")
+    return roles
+
+
+def make_clients(cfg, ledger, trace, llms: dict | None = None) -> dict:
+    """Role → `RoleClient` for the roles this run's strategy uses (none for the controls), around
+    the chat models in `llms` (built here when not given)."""
+    from lai.agents.llm import make_llm
+    from lai.agents.llm_client import RoleClient
+    from lai.tools.llm_cache import ResponseCache
+
+    roles = _run_roles(cfg)
     cache_path = cfg.roles.cache_path or cfg.run.cache_dir / "llm_responses.sqlite"
     cache = ResponseCache(cache_path) if cfg.roles.cache and roles else None
     clients = {}
     for role in roles:
         spec = cfg.roles.resolve(role)
-        clients[role] = RoleClient(role, spec, make_llm(spec, cfg.task.options), cache=cache,
-                                   ledger=ledger, trace=trace, prices=cfg.roles.prices)
+        llm = llms[role] if llms else make_llm(spec, cfg.task.options)
+        clients[role] = RoleClient(role, spec, llm, cache=cache, ledger=ledger, trace=trace,
+                                   prices=cfg.roles.prices)
     return clients
 
 
@@ -299,21 +440,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from lai.tools.tasks import get_task
     from lai.training.target import resolve_model
 
-    # no instructor here: `random` asks for no role, so any task passes without an LLM
-    flags = ["instruct.strategy=random"] + ([f"task.name={args.task}"] if args.task else [])
-    flags += [f"target.model={args.model}"] if args.model else []
-    cfg = load_config(args.config, [*flags, *args.overrides])
+    flags = {f"task.name={args.task}": f"--task {args.task}"} if args.task else {}
+    flags |= {f"target.model={args.model}": f"--model {args.model}"} if args.model else {}
+    # no loop and no instructor here: the loop's checks (strategy, roles) do not apply
+    cfg = load_config(args.config, [*flags, *args.overrides], origins=flags, evaluate_only=True)
     task = get_task(cfg.task.name, **cfg.task.options)
+    items = task.load(args.split, args.limit)  # bad data fails here, before anything is written
+    _say_skipped(task)
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     with console.status("preparing the target model"):
         model_path = resolve_model(cfg.target.model, cfg.run.cache_dir)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     ctx = Context(cfg=cfg, run_dir=out, task=task, model_path=str(model_path), clients={},
                   ui=UI(console, quiet=args.quiet))
-    ctx._splits[args.split] = task.load(args.split, args.limit)
+    ctx._splits[args.split] = items
     report = ctx.evaluate(args.split, args.adapter, out / f"{task.name}-{args.split}.jsonl")
     console.print(f"{task.name} {args.split} ({report.n} items): accuracy {report.accuracy:.3f} "
                   f"({report.n_correct}/{report.n}), {report.seconds:.0f} s; rows in {report.path}")
@@ -323,14 +465,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from lai.graph.runs import list_runs
 
-    rows = list_runs(Path(args.runs_dir))
+    runs_dir = _runs_dir(args)
+    rows = list_runs(runs_dir)
     if not rows:
-        console.print(f"no runs in {args.runs_dir}")
+        console.print(f"no runs in {runs_dir} (--runs-dir or $LAI_RUNS_DIR look elsewhere)")
         return 0
-    table = Table(title=f"runs in {args.runs_dir}")
+    table = Table(title=f"runs in {runs_dir}")
     for col in ("id", "task", "strategy", "status", "best val", "rounds", "started", "minutes"):
         table.add_column(col, justify="right" if col in ("best val", "rounds", "minutes") else "left")
-    colour = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
+    colour = {"finished": "green", "running": "cyan", "interrupted": "yellow", "failed": "red",
+              "not started": "red"}
     for r in rows:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])) if r["started"] else "-"
         table.add_row(r["id"], r["task"], r["strategy"],
@@ -347,7 +491,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from lai.graph.report_skills import acc, gather_skills, n_of
     from lai.graph.runs import find_run, read_json, summary
 
-    run_dir = find_run(Path(args.runs_dir), args.run)
+    run_dir = find_run(_runs_dir(args), args.run)
     info, metrics = summary(run_dir), read_json(run_dir / "metrics.json")
     console.print(f"[bold]{info['id']}[/]: task {info['task']}, strategy {info['strategy']}, "
                   f"status {info['status']}")
@@ -384,7 +528,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         console.print(f"  {role}: {u['calls']} calls ({u['cached']} cached, {u['failed']} failed), "
                       f"{u['input_tokens'] + u['output_tokens']} tokens, ${u['cost_usd']:.4f}")
     if info["status"] in ("interrupted", "failed"):
-        console.print(f"continue with: lai resume {info['id']} --runs-dir {args.runs_dir}")
+        console.print(f"continue with: lai resume {_run_ref(run_dir)}")
     return 0
 
 
@@ -392,7 +536,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from lai.graph.runs import find_run
     from lai.graph.trace_view import follow_error, print_trace
 
-    run_dir = find_run(Path(args.runs_dir), args.run)
+    run_dir = find_run(_runs_dir(args), args.run)
     if args.follow:
         follow_error(console, run_dir, args.follow, iteration=args.iteration)
     else:
@@ -405,7 +549,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from lai.graph.report import write_report
     from lai.graph.runs import find_run
 
-    run_dir = find_run(Path(args.runs_dir), args.run)
+    run_dir = find_run(_runs_dir(args), args.run)
     path = write_report(run_dir, Path(args.out) if args.out else None, args.examples)
     console.print(f"report written to {path}")
     return 0
@@ -415,7 +559,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from lai.graph.runs import find_run
     from lai.training.export import export_run
 
-    run_dir = find_run(Path(args.runs_dir), args.run)
+    run_dir = find_run(_runs_dir(args), args.run)
     with console.status("exporting" + (" (merging into the base model)" if args.merge else "")):
         out = export_run(run_dir, Path(args.out), merge=args.merge)
     console.print(f"exported to {out} (model card: {out / 'README.md'})")

@@ -6,17 +6,21 @@ misspelt key fails at start with its dotted name, before any model is loaded.
 
 from __future__ import annotations
 
+import difflib
 import os
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from lai.agents.ledger import BudgetConfig
 from lai.agents.llm import OFFLINE, ROLES, RolesConfig
 from lai.tools.errors import LaiError
 from lai.tools.generation import GenerationConfig
+from lai.tools.jsonl import not_utf8
 from lai.training.config import TrainConfig
 
 _STRICT = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -31,10 +35,16 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("LAI_CACHE_DIR", Path.home() / ".cache" / "lai"))
 
 
+def default_runs_dir() -> Path:
+    """`$LAI_RUNS_DIR`, else `runs` (relative to the current folder): set the variable to run
+    and find runs (`lai runs`, `show`, `report`, `resume`) from any folder."""
+    return Path(os.environ.get("LAI_RUNS_DIR") or "runs").expanduser()
+
+
 class RunConfig(BaseModel):
     model_config = _STRICT
-    runs_dir: Path = Path("runs")
-    """Folder holding one sub-folder per run."""
+    runs_dir: Path = Field(default_factory=default_runs_dir)
+    """Folder holding one sub-folder per run (`$LAI_RUNS_DIR`, default `runs`)."""
     run_id: str | None = None
     """Name of this run's folder; None = `<task>-<strategy>-<date-time>`."""
     seed: int = 0
@@ -60,6 +70,18 @@ class TaskConfig(BaseModel):
     the file-backed tasks path / paths, fields, on_bad_row, seed, fractions (docs/tasks.md)."""
     limits: dict[Literal["mining", "validation", "test"], int | None] = {}
     """Use only the first N items of a split; missing or None = all."""
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from lai.tools.tasks import get_task, task_names
+
+        if name not in task_names():
+            try:
+                get_task(name)  # raises the registry's own "did you mean" message
+            except LaiError as e:
+                raise ValueError(str(e)) from None
+        return name
 
 
 class InstructConfig(BaseModel):
@@ -111,7 +133,7 @@ class LoopConfig(BaseModel):
 
 class LaiConfig(BaseModel):
     model_config = _STRICT
-    run: RunConfig = RunConfig()
+    run: RunConfig = Field(default_factory=RunConfig)  # read $LAI_RUNS_DIR, $LAI_CACHE_DIR at load
     target: TargetConfig = TargetConfig()
     task: TaskConfig = TaskConfig()
     generation: GenerationConfig = GenerationConfig()
@@ -122,7 +144,11 @@ class LaiConfig(BaseModel):
     budget: BudgetConfig = BudgetConfig()
 
     @model_validator(mode="after")
-    def _offline_only_for_arith(self) -> "LaiConfig":
+    def _offline_only_for_arith(self, info: ValidationInfo) -> "LaiConfig":
+        if self.task.name == "arith" and "max_new_tokens" not in self.generation.model_fields_set:
+            self.generation.max_new_tokens = ARITH_ANSWER_TOKENS
+        if (info.context or {}).get("evaluate_only"):  # `lai eval`: no loop, no instructor
+            return self
         used = STRATEGY_ROLES[self.instruct.strategy]
         if self.instruct.strategy in ("random", "skill_matched") and self.task.name != "arith":
             raise ValueError(f"instruct.strategy {self.instruct.strategy!r} samples the task itself, "
@@ -131,8 +157,6 @@ class LaiConfig(BaseModel):
             raise ValueError(f"instruct.allocation {self.instruct.allocation!r} weighs errors by their "
                              f"analysis, which strategy {self.instruct.strategy!r} does not have: use "
                              f"proportional")
-        if self.task.name == "arith" and "max_new_tokens" not in self.generation.model_fields_set:
-            self.generation.max_new_tokens = ARITH_ANSWER_TOKENS
         if self.task.name != "arith":
             for role in (*used, "judge") if used else ():
                 if self.roles.resolve(role).model == OFFLINE and self.roles.enabled(role):
@@ -144,58 +168,135 @@ class LaiConfig(BaseModel):
         return self
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> LaiConfig:
+def load_config(path: str | Path | None = None, overrides: list[str] = (), *,
+                origins: dict[str, str] | None = None, evaluate_only: bool = False) -> LaiConfig:
     """Read YAML (optional), apply `key.sub=value` overrides, validate.
 
+    Args:
+        overrides: `key.path=value` strings, the value read as YAML, applied in order.
+        origins: override → the flag it came from (e.g. `--max-iterations 0`), so a message
+            names the flag; any other override is named `--set <override>`.
+        evaluate_only: skip the loop's checks (strategy, instructor roles): `lai eval` uses
+            neither.
+
     Raises:
-        LaiError: naming the file, the bad key and what was expected.
+        LaiError: naming the file or flag, the bad key and what was expected.
     """
-    data: dict[str, Any] = {}
-    where = str(path) if path else "defaults"
-    if path:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise LaiError(f"config file not found: {path}") from None
-        except yaml.YAMLError as e:
-            raise LaiError(f"{path}: not valid YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise LaiError(f"{path}: expected a mapping of sections at the top, got {type(data).__name__}")
+    data = _read_yaml(Path(path)) if path else {}
+    set_by: dict[str, str] = {}  # dotted key → the flag that set it
     for override in overrides:
+        flag = (origins or {}).get(override, f"--set {override}")
         key, sep, raw = override.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise LaiError(f"--set {override!r}: expected key.path=value, e.g. loop.max_iterations=2")
-        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+            raise LaiError(f"{flag}: expected key.path=value, e.g. loop.max_iterations=2")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise LaiError(
+                f"{flag}: the value {raw!r} is not valid YAML ({getattr(e, 'problem', None) or e}); "
+                f"give a number, a word, a list [a, b] or a mapping {{k: v}}, and quote text "
+                f"holding YAML symbols, e.g. --set \"{key}='{raw}'\"") from None
+        _set_dotted(data, key, value, flag)
+        set_by[key] = flag
     try:
-        return LaiConfig.model_validate(data)
+        return LaiConfig.model_validate(data, context={"evaluate_only": evaluate_only})
     except ValidationError as e:
-        raise LaiError(f"invalid config ({where}):\n" + _explain(e)) from None
+        raise LaiError(_explain(e, str(path) if path else "defaults", set_by)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """A config file's top-level mapping.
+
+    Raises:
+        LaiError: missing, a folder, unreadable, not UTF-8 (its line), not YAML, empty (an
+            empty file is refused, not taken as "all defaults"), or not a mapping.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise LaiError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise LaiError(f"config path {path} is a folder, not a YAML file: give the file itself "
+                       f"(a run's is <run folder>/config.yaml)") from None
+    except OSError as e:
+        raise LaiError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise LaiError(f"{path}:{line}: {not_utf8(raw, e.start)}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise LaiError(f"{path}: not valid YAML: {e}") from None
+    if data is None:
+        raise LaiError(f"{path}: the config file is empty: put the settings to change in it "
+                       f"(e.g. `loop: {{max_iterations: 2}}`), or leave the path out to run the "
+                       f"embedded default")
+    if not isinstance(data, dict):
+        raise LaiError(f"{path}: expected a mapping of sections at the top (e.g. `loop:`), got "
+                       f"{type(data).__name__}")
+    return data
 
 
 def dump_config(cfg: LaiConfig) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 
 
-def _set_dotted(data: dict, key: str, value: Any) -> None:
+def _set_dotted(data: dict, key: str, value: Any, flag: str) -> None:
     node = data
     parts = key.split(".")
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise LaiError(f"--set {key}: {part!r} is not a section")
+            raise LaiError(f"{flag}: {part!r} is not a section")
     node[parts[-1]] = value
 
 
-def _explain(e: ValidationError) -> str:
-    lines = []
+def _explain(e: ValidationError, base: str, set_by: dict[str, str]) -> str:
+    """One line per bad key, under a header naming where the bad values came from: the file
+    (or `defaults`), or the flag that set them."""
+    lines, wheres = [], []
     for err in e.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in err["loc"])
+        wheres.append(_sources(key, base, set_by))
+        shown = key or "(top level)"
         if err["type"] == "extra_forbidden":
-            lines.append(f"  `{key}`: unknown key (check the spelling; see docs/config.md)")
+            close = difflib.get_close_matches(str(err["loc"][-1]), _keys_under(err["loc"][:-1]), n=1)
+            hint = f"did you mean `{'.'.join([*map(str, err['loc'][:-1]), close[0]])}`? " if close else ""
+            lines.append(f"  `{shown}`: unknown key ({hint}check the spelling; see docs/config.md)")
         else:
             got = f" (got {err['input']!r})" if not isinstance(err.get("input"), dict) else ""
-            lines.append(f"  `{key}`: {err['msg']}{got}")
-    return "\n".join(lines)
+            lines.append(f"  `{shown}`: {err['msg'].removeprefix('Value error, ')}{got}")
+    sources = list(dict.fromkeys(w for where in wheres for w in where))
+    sources.sort(key=lambda w: w != base)  # the file (or defaults) first, then the flags
+    if len(sources) > 1:  # say which line came from where
+        lines = [f"{line} [from {', '.join(where)}]" for line, where in zip(lines, wheres)]
+    return f"invalid config ({', '.join(sources)}):\n" + "\n".join(lines)
+
+
+def _sources(key: str, base: str, set_by: dict[str, str]) -> list[str]:
+    """Where the value at `key` came from; for a check across sections (no key), every source."""
+    if key:
+        hits = [flag for k, flag in set_by.items()
+                if k == key or k.startswith(key + ".") or key.startswith(k + ".")]
+        return hits[-1:] or [base]
+    flags = list(dict.fromkeys(set_by.values()))
+    return flags if flags and base == "defaults" else [base, *flags]
+
+
+def _keys_under(loc: tuple) -> list[str]:
+    """The valid keys of the section at `loc` (for a "did you mean")."""
+    model: type[BaseModel] = LaiConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        kinds = typing.get_args(field.annotation) or (field.annotation,) if field else ()
+        inner = [t for t in kinds if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not inner:
+            return []
+        model = inner[0]
+    return list(model.model_fields)
 
 
 def config_reference() -> str:
@@ -212,8 +313,8 @@ def config_reference() -> str:
             default = sub.get_default(call_default_factory=True)
             if isinstance(default, BaseModel):
                 default = default.model_dump(exclude_none=True)
-            if section == "run" and name == "cache_dir":
-                default = "$LAI_CACHE_DIR or ~/.cache/lai"
+            if section == "run" and name in ("cache_dir", "runs_dir"):  # read from the environment
+                default = {"cache_dir": "$LAI_CACHE_DIR or ~/.cache/lai", "runs_dir": "$LAI_RUNS_DIR or runs"}[name]
             doc = (sub.description or "").replace("\n", " ").replace("|", "\\|")
             lines.append(f"| `{section}.{name}` | `{default}` | {doc} |")
         lines.append("")

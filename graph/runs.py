@@ -36,9 +36,10 @@ def read_json(path: Path) -> dict:
 
 
 def status_of(run_dir: Path) -> str:
-    """`running` only while its process lives: a run killed by -9 shows as `interrupted`."""
+    """`running` only while its process lives: a run killed by -9 shows as `interrupted`;
+    `not started` for a folder whose start never reached the first step."""
     status = read_json(run_dir / "status.json")
-    state = status.get("status", "unknown")
+    state = status.get("status", "unknown" if started(run_dir) else "not started")
     if state == "running" and not _alive(status.get("pid")):
         return "interrupted"
     return state
@@ -56,13 +57,34 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
+def started(run_dir: Path) -> bool:
+    """Whether the run reached its first step (a status, a checkpoint or metrics exist)."""
+    return any((run_dir / name).exists() for name in ("status.json", "state.sqlite", "metrics.json"))
+
+
 def find_run(runs_dir: Path, name: str) -> Path:
-    """A run by folder path, or by id under `runs_dir`."""
-    for candidate in (Path(name), runs_dir / name):
+    """A run by folder path, or by id under `runs_dir`.
+
+    Raises:
+        LaiError: no such run; a folder that is not a run (no config.yaml); a run that never
+            started (nothing to show, report or resume).
+    """
+    candidates = (Path(name), runs_dir / name)
+    for candidate in candidates:
         if (candidate / "config.yaml").exists():
+            if not started(candidate):
+                raise LaiError(f"run {candidate} has not started: it has a config but no status, "
+                               f"checkpoint or metrics (its start failed before the first step, "
+                               f"or is still preparing); start it again with `lai run`, or "
+                               f"remove the folder")
             return candidate
+    for candidate in candidates:
+        if candidate.is_dir():
+            raise LaiError(f"{candidate} is not a run folder: it has no config.yaml; give a run "
+                           f"id or a run's folder (`lai runs --runs-dir DIR` lists them)")
     known = ", ".join(sorted(p.name for p in runs_dir.glob("*") if (p / "config.yaml").exists())[-8:])
-    raise LaiError(f"no run {name!r} in {runs_dir}" + (f" (runs there: {known})" if known else ""))
+    raise LaiError(f"no run {name!r} in {runs_dir}" + (f" (runs there: {known})" if known else "")
+                   + "; give a run's folder, or the folder holding it with --runs-dir or $LAI_RUNS_DIR")
 
 
 def summary(run_dir: Path) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                yield lineno, None, not_utf8(raw, e)
+                yield lineno, None, not_utf8(raw, e.start)
                 continue
             if not line.strip():
                 continue
@@ -64,9 +64,10 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
             yield lineno, value, error
 
 
-def not_utf8(raw: bytes, e: UnicodeDecodeError) -> str:
-    """Why a line does not decode, with the byte and its column, and the fix."""
-    return f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}; save the file as UTF-8)"
+def not_utf8(data: bytes, at: int) -> str:
+    """Why `data` does not decode at byte offset `at`: the byte, its column in its line, the fix."""
+    column = at - data.rfind(b"\n", 0, at)
+    return f"not valid UTF-8 (byte 0x{data[at]:02x} at column {column}; save the file as UTF-8)"
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
