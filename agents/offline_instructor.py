@@ -24,7 +24,7 @@ from pydantic import PrivateAttr
 from lai.agents.arith_diagnosis import Case, contrast, diagnose
 from lai.agents.replies import format_details, parse_details
 from lai.tools.tasks.arith import SKILLS, ArithTask, operands_from_solution, phrasing_of
-from lai.tools.tasks.numeric import extract_last_number
+from lai.tools.tasks.answers import extract_answer
 
 MODEL_NAME = "offline-rule-based-instructor (arith only)"
 UNREADABLE = ("Diagnosis: offline rule-based instructor could not read this prompt "
@@ -55,15 +55,15 @@ def _prompt_parts(prompt: str) -> dict[str, str]:
 def _read_case(block: str) -> Case | None:
     pieces = _SECTION.split(block)
     sec = {pieces[i]: pieces[i + 1].strip() for i in range(1, len(pieces) - 1, 2)}
-    gold = extract_last_number(sec.get("Correct final answer"))
+    gold = extract_answer(sec.get("Correct final answer"))
     if not sec.get("Question") or gold is None:
         return None
     skill = sec.get("Skill tag") if sec.get("Skill tag") in SKILLS else None
     operands = operands_from_solution(skill, sec.get("Correct solution", "")) if skill else None
     if "Student's final answer" in sec:
-        student = extract_last_number(sec["Student's final answer"])
+        student = extract_answer(sec["Student's final answer"])
     else:
-        student = extract_last_number(sec.get("Student's answer"))
+        student = extract_answer(sec.get("Student's answer"))
     return Case(sec["Question"], skill, operands, None if student is None else float(student),
                 float(gold), working=sec.get("Student's answer", ""),
                 phrasing=phrasing_of(skill, sec["Question"]) if skill else None)

@@ -278,6 +278,28 @@ def _kinds(kind: type | tuple) -> tuple:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
+def optional_text(row: dict, *names: str) -> str | None:
+    """The first of `names` holding non-empty text (a number is shown as text), else None."""
+    for name in names:
+        value = row.get(name)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def item_id(row: dict, default_id: str, task: str) -> str:
+    """A row's `id` (else `task_id`) as text, a number prefixed with the task name; `default_id`
+    when it has none."""
+    value = row.get("id", row.get("task_id"))
+    if value is None or isinstance(value, bool) or str(value).strip() == "":
+        return default_id
+    if isinstance(value, (int, float)):
+        return f"{task}-{value}"
+    if not isinstance(value, str):
+        raise RowError(f"field 'id' should be a string or number, got {type(value).__name__}", field="id")
+    return value.strip()
+
+
 @dataclass
 class LoadedSource:
     source: Source

@@ -216,7 +216,7 @@ def test_generator_checks_samples_and_repairs_failures_over_http(task, key_env, 
     assert counts["generated"] == 5 and counts["repaired"] == 1 and counts["requested"] == 3 * 3
     reasons = [r["reason"] for r in rejects]
     assert any("700" in r for r in reasons)  # the wrong stated answer
-    assert any("python solution gives 242" in r for r in reasons)
+    assert any("python computes 242, not the target 33" in r for r in reasons)
     assert any(r["stage"] == "unparsed" for r in rejects)  # the cut-off sample and the refusal
     assert all(s["skill"] == a["item"]["skill"] for a in analyses for s in kept if s["source_error"] == a["error_id"])
     calls = read_jsonl(tmp_path / "calls.jsonl")

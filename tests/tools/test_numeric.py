@@ -1,8 +1,10 @@
+"""Worked solutions (equations, the numbered problem format) and the answers module they use:
+one rule for reading and comparing numeric answers (`tools/tasks/answers.py`)."""
+
 import pytest
 
-from lai.tools.tasks.numeric import (
-    check_equations, extract_last_number, find_equations, numbers_equal, parse_numbered_problems,
-)
+from lai.tools.tasks.answers import answers_equal, extract_answer, stated_answer, working_and_answer
+from lai.tools.tasks.numeric import check_equations, find_equations, parse_numbered_problems
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -22,17 +24,17 @@ from lai.tools.tasks.numeric import (
     ("", None),
     (None, None),
 ])
-def test_extract_last_number(text, expected):
-    assert extract_last_number(text) == expected
+def test_extract_answer(text, expected):
+    assert extract_answer(text) == expected
 
 
-def test_numbers_equal():
-    assert numbers_equal("48", "48.0")
-    assert numbers_equal("1,000", 1000)
-    assert numbers_equal("$5", "5")
-    assert not numbers_equal("48", "49")
-    assert not numbers_equal(None, "1")
-    assert not numbers_equal("abc", "1")
+def test_answers_equal():
+    assert answers_equal("48", "48.0")
+    assert answers_equal("1,000", 1000)
+    assert answers_equal("$5", "5")
+    assert not answers_equal("48", "49")
+    assert not answers_equal(None, "1")
+    assert not answers_equal("abc", "1")
 
 
 @pytest.mark.parametrize("solution", [
@@ -140,8 +142,52 @@ def test_parse_without_labels_or_numbers():
 
 
 def test_minus_between_numbers_is_not_a_sign_and_big_numbers_are_exact():
-    assert extract_last_number("144 - 72") == "72"
-    assert extract_last_number("The result is -5.") == "-5"
-    assert extract_last_number("#### -18") == "-18"
-    assert not numbers_equal(2880001, 2880000)
-    assert numbers_equal("2.5", 2.50) and numbers_equal("0.1", 0.1 + 1e-12)
+    assert extract_answer("144 - 72") == "72"
+    assert extract_answer("The result is -5.") == "-5"
+    assert extract_answer("#### -18") == "-18"
+    assert not answers_equal(2880001, 2880000)
+    assert answers_equal("2.5", 2.50) and answers_equal("0.1", 0.1 + 1e-12)
+
+
+def test_one_minus_rule_for_every_math_task():
+    # after a digit, `)` or `%` a minus is binary: one rule where arith and math once differed
+    assert extract_answer("It rose 50% - 20 fell") == "20"
+    assert extract_answer("(3 + 4) - 2") == "2"
+    assert extract_answer("#### 3/4") == "3/4"  # a fraction after ####, never its numerator
+
+
+@pytest.mark.parametrize("text, value, kept", [
+    ("So 20 + 25 = 45. The answer is 45.", "45", "So 20 + 25 = 45. The answer is 45."),
+    ("20 + 25 = 45\nAnswer: 45", "45", None),  # a bare label line is not working
+    ("20 + 25 = 45\nFinal answer: $45", "45", None),
+    ("20 + 25 = \\boxed{45}", "45", "20 + 25 = 45"),
+    ("The answer is 40.\nNo wait, the answer is \\boxed{45}.", "45", "No wait, the answer is 45."),
+    ("The answer is 7.\nAnswer: 45", "45", None),  # a label beats prose
+    ("the final answer is 3/4 of a pie", "3/4", "the final answer is 3/4 of a pie"),
+])
+def test_stated_answer_order_boxed_then_label_then_prose(text, value, kept):
+    stated = stated_answer(text)
+    assert (stated.value, stated.line) == (value, kept)
+
+
+def test_stated_answer_needs_a_number():
+    assert stated_answer("The answer is unclear.") is None
+    assert stated_answer("20 + 25 = 45") is None
+    assert stated_answer(None) is None
+
+
+def test_working_and_answer_prefers_the_last_hash_line():
+    assert working_and_answer("1 + 1 = 2\nThe answer is 2.\n#### 3") == (["1 + 1 = 2", "The answer is 2."], "3")
+    assert working_and_answer("So 5 + 3 = 8 #### 8") == (["So 5 + 3 = 8"], "8")
+    assert working_and_answer("5 + 3 = 8\n#### eight") is None  # a #### line must hold a number
+
+
+def test_parse_accepts_a_stated_answer_without_hash_line():
+    """issue 11: a sample ending "The answer is 45." was dropped; it now parses, with `#### 45`."""
+    items, rejects = parse_numbered_problems(
+        "1. Question: Ann has 20 pens and buys 25. How many pens?\nAnswer: 20 + 25 = 45\nThe answer is 45.\n\n"
+        "2. Question: Ben has 9 cards and gets 3. How many cards?\nAnswer: 9 + 3 = 12\n**Answer: 12**\n\n"
+        "3. Question: Cy has 4 hats. How many hats?\nAnswer: 4 hats, I think")
+    assert [it["answer"] for it in items] == ["20 + 25 = 45\nThe answer is 45.\n#### 45", "9 + 3 = 12\n#### 12"]
+    assert all(check_equations(it["answer"])[0] for it in items)
+    assert [r["reason"] for r in rejects] == ["no final '#### <number>' line"]

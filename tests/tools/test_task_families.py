@@ -13,7 +13,7 @@ from lai.tools import sources
 from lai.tools.tasks import Task, get_task
 from lai.tools.tasks.choice import extract_choice
 from lai.tools.tasks.code import extract_code
-from lai.tools.tasks.math import answers_equal, extract_answer
+from lai.tools.tasks.answers import answers_equal, extract_answer
 
 DATA = sources.data_dir()
 SPLITS = ("mining", "validation", "test")

@@ -17,11 +17,9 @@ from lai.tools.tasks.arith_columns import (
     add_lines, borrow_columns, borrows_across_zero, carry_columns, div_lines, is_column_line, mul_lines,
     sub_lines,
 )
+from lai.tools.tasks.answers import INSTRUCTION, answers_equal, extract_answer, python_matches
 from lai.tools.tasks.base import Item, Messages, register_task
-from lai.tools.tasks.numeric import (
-    check_equations, extract_last_number, numbers_equal, parse_numbered_problems,
-    python_answer_matches,
-)
+from lai.tools.tasks.numeric import check_equations, parse_numbered_problems
 
 SKILLS = ("add_carry", "sub_borrow", "mul", "div", "two_step", "money", "time")
 SPLITS = ("mining", "validation", "test")
@@ -30,8 +28,6 @@ ARITH_CATEGORIES = (
     "unit conversion", "misread number", "arithmetic slip", "misread question", "wrong computation",
 )
 """The error categories the analyst picks from (fills `{categories}` in the prompts)."""
-
-INSTRUCTION = "Solve it step by step and give the final answer on a last line as '#### <number>'."
 
 _NAMES = ("Ava", "Ben", "Carlos", "Dina", "Eli", "Fatima", "Grace", "Hugo", "Ines", "Jack",
           "Kofi", "Lena", "Mei", "Noah", "Omar", "Priya", "Ravi", "Sara", "Tom", "Yuki")
@@ -164,7 +160,7 @@ def operands_from_solution(skill: str, solution: str) -> list[int] | None:
         _, target = solve(skill, operands)
     except (IndexError, ValueError, LaiError):
         return None
-    return operands if numbers_equal(target, extract_last_number(solution)) else None
+    return operands if answers_equal(target, extract_answer(solution)) else None
 
 
 def _rand(rng: random.Random, digits: int) -> int:
@@ -375,10 +371,10 @@ class ArithTask:
         return item["answer"]
 
     def extract(self, response: str) -> str | None:
-        return extract_last_number(response)
+        return extract_answer(response)
 
     def grade(self, extracted: str | None, item: Item) -> bool:
-        return numbers_equal(extracted, item["target"])
+        return answers_equal(extracted, item["target"])
 
     # -------------------------------------------------------------- instructor side
 
@@ -408,10 +404,10 @@ class ArithTask:
     def from_fields(self, fields: dict) -> Item | None:
         """An item from a structured (JSON) math sample: question, solution, answer, python."""
         question, solution = str(fields.get("question") or "").strip(), str(fields.get("solution") or "").strip()
-        target = extract_last_number(str(fields.get("answer", "")))
+        target = extract_answer(str(fields.get("answer", "")))
         if not question or not solution or target is None:
             return None
-        if extract_last_number(solution.splitlines()[-1]) is None or "####" not in solution:
+        if extract_answer(solution.splitlines()[-1]) is None or "####" not in solution:
             solution = f"{solution}\n#### {target}"
         digest = hashlib.sha1(f"{question}\n{solution}".encode()).hexdigest()[:10]
         item = {"id": f"arith-gen-{digest}", "question": question, "answer": solution,
@@ -427,19 +423,19 @@ class ArithTask:
         ok, reason = check_equations(str(item.get("answer") or ""))
         if not ok:
             return False, reason
-        final = extract_last_number(item["answer"])
-        if not numbers_equal(final, item.get("target")):
+        final = extract_answer(item["answer"])
+        if not answers_equal(final, item.get("target")):
             return False, f"target {item.get('target')} does not match the solution's final answer {final}"
         if item.get("skill") in SKILLS and item.get("operands"):
             try:
                 _, gold = solve(item["skill"], item["operands"])
             except LaiError as e:
                 return False, str(e)
-            if not numbers_equal(gold, item["target"]):
+            if not answers_equal(gold, item["target"]):
                 return False, (f"target {item['target']} is wrong: "
                                f"{item['skill']} {item['operands']} gives {gold}")
         if item.get("python"):
-            return python_answer_matches(item["python"], item["target"])
+            return python_matches(item["python"], item["target"])
         return True, "ok"
 
     def signature(self, item: Item) -> str:

@@ -49,20 +49,6 @@ class Task(Protocol):
         """Content identity: two items with one signature are the same problem."""
 
 
-def parse_blocks(blocks: list[str], parse_block: Callable[[str], tuple[dict | None, str]],
-                 finish: Callable[[dict], Item]) -> tuple[list[Item], list[dict]]:
-    """Items from a reply cut into problem blocks, and the blocks that could not be read
-    (`{"text", "reason"}`): the shared loop of every family's `parse_with_rejects`."""
-    items, rejects = [], []
-    for block in blocks:
-        raw, reason = parse_block(block)
-        if raw:
-            items.append(finish(raw))
-        else:
-            rejects.append({"text": block.strip(), "reason": reason})
-    return items, rejects
-
-
 _REGISTRY: dict[str, Callable[..., Task]] = {}
 
 

@@ -21,9 +21,9 @@ import hashlib
 import re
 from typing import Any
 
-from lai.tools.sources import RowError, SourcedTask, get_field
-from lai.tools.tasks.base import parse_blocks, Item, Messages, register_task
-from lai.tools.tasks.math import _blocks, _item_id, _optional_text, open_block
+from lai.tools.sources import RowError, SourcedTask, get_field, item_id, optional_text
+from lai.tools.tasks.base import Item, Messages, register_task
+from lai.tools.tasks.blocks import cut_blocks, open_block, parse_blocks
 
 LETTERS = "ABCDEFGH"
 CHOICE_CATEGORIES = (
@@ -219,13 +219,13 @@ class ChoiceTask(SourcedTask):
             raise RowError(f"answer {key!r} is not one of the option labels {labels}", field="answer")
         letters = LETTERS[: len(labels)]
         target = letters[index]
-        explanation = _optional_text(row, "explanation")
-        item: Item = {"id": _item_id(row, default_id, self.name), "question": question.strip(),
+        explanation = optional_text(row, "explanation")
+        item: Item = {"id": item_id(row, default_id, self.name), "question": question.strip(),
                       "choices": {letters[i]: str(t).strip() for i, t in enumerate(texts)},
                       "answer": answer_text(target, explanation), "target": target}
         if labels != list(letters):
             item["labels"] = labels
-        if skill := _optional_text(row, "skill", "subject"):
+        if skill := optional_text(row, "skill", "subject"):
             item["skill"] = skill
         return item
 
@@ -281,7 +281,7 @@ class ChoiceTask(SourcedTask):
         """Questions in numbered `1. Question: ... A. ... D. ... Answer: X Explanation: ...`
         form and variants (markdown bold or headings, `### Problem 1`, `(A)`/`A)` options, inline
         options, "The answer is X"); plus the unreadable blocks (`{"text", "reason"}`)."""
-        return parse_blocks(_blocks(text), parse_choice_block, lambda raw: self._finish(
+        return parse_blocks(cut_blocks(text), parse_choice_block, lambda raw: self._finish(
             raw["question"], raw["choices"], raw["target"], raw["explanation"], raw.get("skill")))
 
     def parse(self, text: str) -> list[Item]:

@@ -24,9 +24,9 @@ import re
 from typing import Any
 
 from lai.tools.errors import LaiError
-from lai.tools.sources import RowError, SourcedTask, get_field
-from lai.tools.tasks.base import parse_blocks, Item, Messages, register_task
-from lai.tools.tasks.math import _item_id
+from lai.tools.sources import RowError, SourcedTask, get_field, item_id
+from lai.tools.tasks.base import Item, Messages, register_task
+from lai.tools.tasks.blocks import parse_blocks
 
 CODE_CATEGORIES = (
     "no code", "syntax error", "misread the task", "wrong algorithm", "off-by-one or boundary case",
@@ -340,7 +340,7 @@ class CodeTask(SourcedTask):
                 describe_only(question, entry)
         if solution.strip() and not defines(solution, entry):
             solution = (question if question.endswith("\n") else question + "\n") + solution
-        return {"id": _item_id(row, default_id, self.name), "question": question,
+        return {"id": item_id(row, default_id, self.name), "question": question,
                 "answer": solution.strip("\n") + "\n" if solution.strip() else "",
                 "target": entry, "test": test, "entry_point": entry}
 

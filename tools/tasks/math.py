@@ -1,34 +1,30 @@
 """Numeric math word problems from files: GSM8K, GSM-Plus and any GSM8K-format JSONL/JSON.
 
-Grading follows the paper: the answer after the last `####`, else the last number of the
-reply, equal to the gold answer within 1e-6 (relative 1e-9 above 1000). A fraction after `####` counts as a
-number (`#### 3/2` equals `1.5`; GSM-Plus has six fraction answers), and a decimal written to
-at least two places matches a fraction it rounds (`0.33` for `1/3`). A gold answer that is not a number
-(GSM-Plus "critical thinking" items answer e.g. "None") is kept by default and graded by
-normalized text (lower case, punctuation dropped) of what follows the last `####`; option
-`non_numeric: skip` leaves such rows out instead, counted in `split_info()`.
+Answers are read and compared as `answers.py` defines for every math task: the paper's rule
+(the answer after the last `####`, else the last number of the reply), fractions included
+(GSM-Plus has six fraction answers). A gold answer that is not a number (GSM-Plus "critical
+thinking" items answer e.g. "None") is kept by default and graded by normalized text;
+option `non_numeric: skip` leaves such rows out instead, counted in `split_info()`.
 
-Items may carry `python`: a short program that computes the answer. Convention: it defines a
-variable `answer` (or a function `solution()` returning it); verification runs it in the
-sandbox and compares the value with `target`. Printing alone does not count.
+Items may carry `python`: a short program that computes the answer into a variable `answer`
+(`answers.python_answer`); verification runs it in the sandbox and compares with `target`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 from typing import Any
 
 from lai.tools.errors import LaiError
-from lai.tools.sources import RowError, RowSkip, SourcedTask, get_field
-from lai.tools.tasks.arith import INSTRUCTION
-from lai.tools.tasks.base import parse_blocks, Item, Messages, register_task
-from lai.tools.tasks.numeric import (
-    _NUMBER, _NUMBERED, _Q_LABEL, _SKILL, _unmark, check_equations, split_question,
+from lai.tools.sources import RowError, RowSkip, SourcedTask, get_field, item_id, optional_text
+from lai.tools.tasks.answers import (
+    INSTRUCTION, answers_equal, canonical_target, extract_answer, is_numeric, python_matches,
+    working_and_answer,
 )
+from lai.tools.tasks.base import Item, Messages, register_task
+from lai.tools.tasks.blocks import cut_blocks, open_block, parse_blocks, split_question
+from lai.tools.tasks.numeric import check_equations
 
 MATH_CATEGORIES = (
     "no final answer", "misread question", "wrong operation", "missed a step",
@@ -36,14 +32,8 @@ MATH_CATEGORIES = (
 )
 """The error categories the analyst picks from (fills `{categories}` in the prompts)."""
 
-_NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
-_FRACTION = re.compile(rf"(?<![\w)./])(-\s?)?\$?({_NUM})\s*/\s*({_NUM})(?![\w/]|\.\d)")
 _CALC = re.compile(r"<<[^>]*>>")
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
-_ANSWER_MARK = "__LAI_ANSWER__="
-
-
-# ---------------------------------------------------------------- answers
 
 
 def strip_calculator(text: str) -> str:
@@ -51,196 +41,7 @@ def strip_calculator(text: str) -> str:
     return _CALC.sub("", text)
 
 
-def _norm_number(num: str, negative: bool = False) -> str | None:
-    try:
-        d = Decimal(num.replace(",", ""))
-    except InvalidOperation:
-        return None
-    d = -d if negative else d
-    return str(int(d)) if d == d.to_integral_value() else f"{d.normalize():f}"
-
-
-def _fraction_text(m: re.Match) -> str | None:
-    num, den = _norm_number(m[2], bool(m[1])), _norm_number(m[3])
-    return f"{num}/{den}" if num is not None and den not in (None, "0") else None
-
-
-def normalize_text_answer(text: str | None) -> str:
-    """A non-numeric answer for comparison: lower case, punctuation and extra spaces dropped."""
-    return " ".join(re.sub(r"[^\w\s]", " ", (text or "").lower()).split())
-
-
-def _signed(text: str, m: re.Match) -> str | None:
-    """A `_NUMBER` match normalized; its minus sign dropped when it is a binary minus
-    (`144 - 72`, `$10 - $3`: the text before it ends with a digit, `)` or `%`)."""
-    negative = bool(m["sign"])
-    if negative and re.search(r"[\d)%]\s*$", text[: m.start()]):
-        negative = False
-    return _norm_number(m["num"], negative)
-
-
-def _first_answer(line: str) -> str | None:
-    n = _NUMBER.search(line)
-    if not n:
-        return None
-    f = _FRACTION.search(line)
-    number = _signed(line, n)
-    return (_fraction_text(f) or number) if f and f.start() == n.start() else number
-
-
-def extract_answer(text: str | None) -> str | None:
-    """The graded final answer of a reply.
-
-    Returns:
-        When the reply has `####`: the first number on the first non-empty line after the last
-        one (a fraction `a/b` there kept as `"a/b"`), or that line's normalized text when it
-        holds no number (`"#### None."` → `"none"`). Otherwise, or when nothing follows
-        `####`: the last number of the reply, as the paper grades (a fraction there is not read
-        as one: "... 3/4 of it" gives `"4"`). Numbers are normalized as `extract_last_number`
-        does (`"$1,234."` → `"1234"`), except that a minus between two numbers (`144 - 72`) is
-        not read as a sign. None when there is nothing.
-    """
-    if not text:
-        return None
-    text = text.replace("\u2212", "-")
-    if "####" in text:
-        tail = text.rsplit("####", 1)[1]
-        line = next((ln for ln in tail.splitlines() if ln.strip()), "")
-        if _NUMBER.search(line):
-            return _first_answer(line)
-        if line.strip(" .*`"):
-            return normalize_text_answer(line) or None
-    last = None
-    for last in _NUMBER.finditer(text):
-        pass
-    return _signed(text, last) if last else None
-
-
-def answer_value(x: object) -> Fraction | None:
-    """A number or `a/b` fraction (str, int, float) as an exact Fraction, else None."""
-    if x is None or isinstance(x, bool):
-        return None
-    s = str(x).strip().replace(",", "").replace("$", "")
-    try:
-        if "/" in s:
-            num, den = s.split("/", 1)
-            return Fraction(Decimal(num.strip())) / Fraction(Decimal(den.strip()))
-        return Fraction(Decimal(s))
-    except (InvalidOperation, ValueError, ZeroDivisionError):
-        return None
-
-
-def is_numeric(x: object) -> bool:
-    return answer_value(x) is not None
-
-
-def answers_equal(extracted: object, target: object) -> bool:
-    """Whether an extracted answer matches a gold answer.
-
-    Numbers (and fractions) match within 1e-6 (absolute; relative 1e-9 for large numbers, so
-    2880001 is not 2880000, unlike `numbers_equal`'s relative 1e-6); a decimal with two or more places
-    also matches a fraction target it rounds to (`0.33` ~ `1/3`). A non-numeric target
-    matches by normalized text.
-    """
-    t = answer_value(target)
-    if t is None:
-        return extracted is not None and normalize_text_answer(str(extracted)) == \
-            normalize_text_answer(str(target)) != ""
-    e = answer_value(extracted)
-    if e is None:
-        return False
-    if e == t or abs(e - t) <= Fraction(1, 10**6) or abs(e - t) <= abs(t) * Fraction(1, 10**9):
-        return True
-    written = str(extracted)
-    places = len(written.split(".")[1]) if "." in written and "/" not in written else 0
-    if "/" in str(target) and places >= 2:
-        return abs(float(e) - float(t)) <= 0.5 * 10**-places + 1e-12
-    return False
-
-
-def canonical_target(value: object) -> str:
-    """A gold answer as text: numbers normalized (`"1,000.0"` → `"1000"`), fractions `a/b`,
-    anything else stripped."""
-    s = str(value).strip()
-    if "/" in s and answer_value(s) is not None:
-        num, den = (p.strip() for p in s.split("/", 1))
-        return f"{_norm_number(num) or num}/{_norm_number(den) or den}"
-    if answer_value(s) is not None:
-        return _norm_number(s.replace("$", "")) or s
-    return s
-
-
-# ---------------------------------------------------------------- python programs
-
-
-def python_answer_program(program: str) -> str:
-    """`program` followed by the lines that print its `answer` (or `solution()`) on a marked line."""
-    return (program.rstrip() + "\n\n"
-            "def __lai_answer():\n"
-            "    g = globals()\n"
-            "    if 'answer' in g and not callable(g['answer']):\n"
-            "        return g['answer']\n"
-            "    if callable(g.get('solution')):\n"
-            "        return g['solution']()\n"
-            "    raise SystemExit('LAI: the program defines no variable `answer`')\n"
-            f"print('\\n{_ANSWER_MARK}' + str(__lai_answer()))\n")
-
-
-def run_python_answer(program: str, limits: Any = None) -> tuple[str | None, str]:
-    """Run an item's `python` in the sandbox.
-
-    Returns:
-        `(value, "ok")` with the value of `answer` as text, or `(None, reason)`.
-    """
-    from lai.tools.sandbox import SandboxLimits, run_python
-
-    res = run_python(python_answer_program(program), limits=limits or SandboxLimits())
-    if res.ok:
-        for line in reversed(res.stdout.splitlines()):
-            if line.startswith(_ANSWER_MARK):
-                return line[len(_ANSWER_MARK):].strip(), "ok"
-    if res.timed_out:
-        return None, "python timed out"
-    tail = (res.stderr or res.reason or "").strip().splitlines()
-    why = tail[-1] if tail else f"exit code {res.returncode}"
-    if "defines no variable" in why:
-        return None, "python defines no variable `answer`"
-    return None, f"python failed: {why[:200]}"
-
-
 # ---------------------------------------------------------------- parsing
-
-
-_HEADER = re.compile(r"^[ \t]*(?:problem|question|exercise|example)\s*#?\d+\s*[.):]?[ \t]*$",
-                     re.I | re.M)
-
-
-def _blocks(text: str) -> list[str]:
-    """A reply cut into one block per problem: at each `Problem 1`-style header line, at each
-    `Question:`-style label that no such header heads, else at `1.` numbering."""
-    text = _unmark(text or "")
-    starts = {m.start() for m in _Q_LABEL.finditer(text)}
-    for m in _HEADER.finditer(text):
-        after = re.compile(r"\s*").match(text, m.end()).end()
-        starts.discard(text.rfind("\n", 0, after) + 1)  # the label it heads starts no block
-        starts.add(m.start())
-    ordered = sorted(starts) or [m.start() for m in _NUMBERED.finditer(text)]
-    return [text[s:e] for s, e in zip(ordered, ordered[1:] + [len(text)])]
-
-
-def open_block(block: str) -> tuple[str, str | None]:
-    """A problem block without its `Skill:` line, `Problem 1` header and `Question:` / `1.`
-    label (what every family's block parser strips first), and the skill it named."""
-    skill = None
-    if m := _SKILL.search(block):
-        skill = m[1].strip()
-        block = block[: m.start()] + block[m.end():]
-    block = block.strip()
-    if header := _HEADER.match(block):
-        block = block[header.end():].lstrip()
-    if _Q_LABEL.match(block):
-        return _Q_LABEL.sub("", block, count=1), skill
-    return _NUMBERED.sub("", block, count=1), skill
 
 
 def _pull_python(block: str) -> tuple[str, str | None]:
@@ -263,22 +64,9 @@ def parse_math_block(block: str) -> tuple[dict | None, str]:
     question, rest = split_question(block)
     if not question:
         return None, rest
-    finals = list(re.finditer(r"^[^\n]*####[^\n]*", rest, re.M))
-    if not finals:
-        finals = list(re.finditer(r"^[ \t]*(?:the\s+)?final answer(?:\s+is)?\s*[:=]?[^\n]*\d[^\n]*$",
-                                  rest, re.I | re.M))
-        target = extract_answer(finals[-1][0]) if finals else None
-    else:
-        tail = rest[finals[-1].start():]
-        target = extract_answer(tail.split("\n", 1)[0])
-    if target is None or not is_numeric(target):
+    if (found := working_and_answer(rest)) is None:
         return None, "no final '#### <number>' line"
-    final = finals[-1]
-    line = final[0]
-    before = line.split("####", 1)[0].strip() if "####" in line else ""
-    body = [ln.strip() for ln in rest[: final.start()].splitlines() if ln.strip()]
-    if before:
-        body.append(before)
+    body, target = found
     item.update(question=question, answer="\n".join([*body, f"#### {target}"]), target=target)
     if python:
         item["python"] = python
@@ -344,11 +132,11 @@ class MathTask(SourcedTask):
             raise RowSkip("non-numeric answer (non_numeric: skip)")
         if "####" not in answer:
             answer = f"{answer.rstrip()}\n#### {target}"
-        item: Item = {"id": _item_id(row, default_id, self.name), "question": question.strip(),
+        item: Item = {"id": item_id(row, default_id, self.name), "question": question.strip(),
                       "answer": answer.strip(), "target": target}
         if (python := get_field(row, "python", required=False)) is not None:
             item["python"] = python
-        if skill := _optional_text(row, "skill", "type"):
+        if skill := optional_text(row, "skill", "type"):
             item["skill"] = skill
         return item
 
@@ -391,7 +179,7 @@ class MathTask(SourcedTask):
         """Problems in the paper's numbered `Question: / Answer: / #### N` format and variants
         (markdown bold or headings, `### Problem 1`, `Q:`/`A:`, `Final answer: N`), each with an
         optional ```python fence; plus the blocks that could not be read (`{"text", "reason"}`)."""
-        return parse_blocks(_blocks(text), parse_math_block, self._finish)
+        return parse_blocks(cut_blocks(text), parse_math_block, self._finish)
 
     def parse(self, text: str) -> list[Item]:
         return self.parse_with_rejects(text)[0]
@@ -434,40 +222,12 @@ class MathTask(SourcedTask):
             if not ok and reason != "no equation found":
                 return False, reason
         if item.get("python"):
-            from lai.tools.sandbox import SandboxLimits
-
-            limits = SandboxLimits(timeout_s=float(self.python_timeout),
-                                   cpu_s=max(1, math.ceil(self.python_timeout)))
-            value, reason = run_python_answer(str(item["python"]), limits)
-            if value is None:
-                return False, reason
-            if not answers_equal(value, target):
-                return False, f"python computes {value}, not the target {target}"
+            return python_matches(str(item["python"]), target, self.python_timeout)
         return True, "ok"
 
     def signature(self, item: Item) -> str:
         """The normalized question text."""
         return _normalize_question(str(item.get("question", "")))
-
-
-def _optional_text(row: dict, *names: str) -> str | None:
-    """The first of `names` holding non-empty text (a number is shown as text), else None."""
-    for name in names:
-        value = row.get(name)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
-            return str(value).strip()
-    return None
-
-
-def _item_id(row: dict, default_id: str, task: str) -> str:
-    value = row.get("id", row.get("task_id"))
-    if value is None or isinstance(value, bool) or str(value).strip() == "":
-        return default_id
-    if isinstance(value, (int, float)):
-        return f"{task}-{value}"
-    if not isinstance(value, str):
-        raise RowError(f"field 'id' should be a string or number, got {type(value).__name__}", field="id")
-    return value.strip()
 
 
 @register_task("gsm8k")
