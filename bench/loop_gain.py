@@ -88,7 +88,12 @@ def warmup_samples(ctx, n: int, seed: int) -> list[dict]:
     from lai.tools.dedup import item_text
 
     per_skill = -(-n * 4 // 3) // len(STRONG)
-    drawn = [s for skill in STRONG for s in ctx.task.sample(per_skill, seed=10_000 + seed, skill=skill)]
+    from lai.tools.errors import LaiError
+
+    try:
+        drawn = [s for skill in STRONG for s in ctx.task.sample(per_skill, seed=10_000 + seed, skill=skill)]
+    except LaiError as e:
+        raise SystemExit(f"seed {seed}: {n} warm-up samples: {e} (try a smaller --warmup)") from None
     for s in drawn:
         s["source_error"] = f"warmup-{s['skill']}"  # curation's round-robin keeps the skills even
     held = {f"{split} {it['id']}": it for split in ("validation", "test") for it in ctx.items(split)}
@@ -305,9 +310,10 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     ap.add_argument("--test-items", type=int, default=1024)
     ap.add_argument("--validation-items", type=int, default=256)
-    ap.add_argument("--warmup", type=int, default=1280, help="warm-up samples (strong skills only)")
-    ap.add_argument("--warmup-epochs", type=float, default=1, help="passes over the warm-up samples")
-    ap.add_argument("--budget", type=int, default=256, help="kept samples per arm (instruct.budget)")
+    ap.add_argument("--warmup", type=int, default=1024,
+                    help="warm-up samples (strong skills only; arith has room for about 1024)")
+    ap.add_argument("--warmup-epochs", type=float, default=6, help="passes over the warm-up samples")
+    ap.add_argument("--budget", type=int, default=1024, help="kept samples per arm (instruct.budget)")
     ap.add_argument("--jobs", type=int, default=1, help="seeds run side by side (a GPU has room)")
     ap.add_argument("--arm-jobs", type=int, default=1,
                     help="arms of a seed run side by side after its warm-up (a GPU has room)")
