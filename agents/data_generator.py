@@ -22,14 +22,13 @@ from lai.agents.prompting import load_prompt
 from lai.agents.replies import format_details, parse_samples, samples_schema
 from lai.tools.jsonl import write_jsonl
 from lai.tools.tasks.base import Item, Task
-from lai.tools.tasks.mixed import task_for
 
 JUDGED_FAMILIES = ("math", "multiple_choice")  # code is checked by running its tests
 
 
 def generation_prompt(task: Task, source: dict, n: int, mimic: bool = False) -> str:
     """For an analysis row; with `mimic`, for a selected error shown without the wrong answer."""
-    task = task_for(task, source["item"])
+    task = task.for_item(source["item"])
     if mimic:
         return load_prompt(f"generator_mimic_{task.family}").format(error=task.show(source["item"]), n=n)
     text = (f"Diagnosis: {source['diagnosis']}\nCategory: {source['category']}\n"
@@ -39,7 +38,7 @@ def generation_prompt(task: Task, source: dict, n: int, mimic: bool = False) -> 
 
 
 def judge_prompt(task: Task, item: Item) -> str:
-    task = task_for(task, item)
+    task = task.for_item(item)
     question = item["question"]
     if item.get("choices"):
         question += "\n" + "\n".join(f"{k}. {v}" for k, v in item["choices"].items())
@@ -91,7 +90,7 @@ class DataGenerator:
     async def _for_source(self, source: dict, n: int) -> tuple[list[Item], list[dict], list[dict]]:
         """Generate, check, and send failures back for repair (at most `max_repairs` times)."""
         source_id = source.get("error_id") or source["id"]
-        task = task_for(self.task, source["item"])  # in a mixed run, the error's own task
+        task = self.task.for_item(source["item"])  # in a mixed run, the error's own task
         tag = {"task": source["item"]["task"]} if "task" in source["item"] else {}
         messages = [{"role": "user", "content": generation_prompt(self.task, source, n, self.mimic)}]
         accepted, rejected, calls = [], [], []

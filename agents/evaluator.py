@@ -11,12 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from lai.tools.generation import GenerationBackend, GenerationConfig
 from lai.tools.jsonl import write_json, write_jsonl
 from lai.tools.tasks.base import Item, Task
-from lai.tools.tasks.mixed import task_for
 
 
 @dataclass
@@ -66,8 +65,8 @@ class Evaluator:
     ) -> EvalReport:
         start = time.time()
         responses = self.backend.generate([self.task.prompt(it) for it in items], progress)
-        extracted = [task_for(self.task, it).extract(r) for it, r in zip(items, responses)]
-        correct = grade_all(self.task, extracted, items)
+        extracted = [self.task.extract(r, it) for it, r in zip(items, responses)]
+        correct = [bool(ok) for ok in self.task.grade_many(extracted, items)]
         rows = [{"id": item["id"], "split": split, "skill": item.get("skill"),
                  "question": item["question"], "response": response, "extracted": x,
                  "gold": item["target"], "correct": bool(ok),
@@ -77,30 +76,13 @@ class Evaluator:
                 for item, response, x, ok in zip(items, responses, extracted, correct)]
         write_jsonl(out_path, rows)
         report = _report(split, items, correct, out_path, time.time() - start)
-        if hasattr(self.task, "accuracy"):  # a mixed run: per-task scores, and their mean
-            report.accuracy, report.by_task = self.task.accuracy(rows), self.task.by_task(rows)
+        # the task's own score: a mixed run's is the mean of its tasks' (see `by_task`)
+        report.accuracy, report.by_task = self.task.accuracy(rows), self.task.by_task(rows)
         write_json(out_path.with_suffix(".summary.json"), {
             **report.summary(), "task": self.task.name, "task_version": self.task.version,
             "generation": self.gen_cfg.model_dump(),
         })
         return report
-
-
-def grade_all(task: Task, extracted: list[str | None], items: list[Item]) -> list[bool]:
-    """Grade every answer; a task with `grade_many` (code: the sandbox) grades its items at once."""
-    correct: list[bool] = [False] * len(items)
-    groups: dict[int, tuple[Any, list[int]]] = {}
-    for i, it in enumerate(items):
-        sub = task_for(task, it)
-        groups.setdefault(id(sub), (sub, []))[1].append(i)
-    for sub, idx in groups.values():
-        if hasattr(sub, "grade_many"):
-            results = sub.grade_many([extracted[i] for i in idx], [items[i] for i in idx])
-        else:
-            results = [sub.grade(extracted[i], items[i]) for i in idx]
-        for i, ok in zip(idx, results):
-            correct[i] = bool(ok)
-    return correct
 
 
 def group_of(item: dict) -> str | None:

@@ -15,7 +15,6 @@ from lai.agents.prompting import load_prompt
 from lai.agents.replies import analysis_schema, parse_analysis
 from lai.tools.jsonl import write_jsonl
 from lai.tools.tasks.base import Task
-from lai.tools.tasks.mixed import task_for
 
 STRATEGIES = ("le", "lec")
 DEFAULT_CATEGORIES = {
@@ -32,8 +31,8 @@ def error_prompt(task: Task, error: dict, strategy: str) -> str:
     """The analyst prompt for one selected error (`error` as written by the select node)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    task = task_for(task, error["item"])  # in a mixed run, the error's own task
-    categories = getattr(task, "categories", None) or DEFAULT_CATEGORIES.get(task.family, ())
+    task = task.for_item(error["item"])  # in a mixed run, the error's own task
+    categories = task.categories or DEFAULT_CATEGORIES.get(task.family, ())
     fields = {"error": task.show(error["item"], error["response"]), "categories": ", ".join(categories)}
     if strategy == "lec":
         fields["neighbours"] = "\n---\n".join(

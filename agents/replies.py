@@ -182,10 +182,7 @@ def parse_samples(task: Task, reply: str | None) -> tuple[list[Item], list[dict]
         data = data.get("samples", data.get("problems", [data] if data else None))
     if isinstance(data, list) and data and all(isinstance(d, dict) for d in data):
         return _from_json(task, data)
-    if hasattr(task, "parse_with_rejects"):
-        items, rejects = task.parse_with_rejects(reply or "")
-    else:
-        items, rejects = task.parse(reply or ""), []
+    items, rejects = task.parse_with_rejects(reply or "")
     if not items and not rejects:
         rejects = [{"text": (reply or "")[:2000], "reason": "no sample could be read from the reply"}]
     return items, rejects
@@ -204,7 +201,7 @@ def _from_json(task: Task, rows: list[dict]) -> tuple[list[Item], list[dict]]:
             continue
         if isinstance(fields.get("options"), list):  # ["...", ...] → {"A": ..., ...}
             fields["options"] = {chr(65 + i): str(o) for i, o in enumerate(fields["options"])}
-        item = task.from_fields(fields) if hasattr(task, "from_fields") else None
+        item = task.from_fields(fields)
         if item is None:
             rejects.append({"text": raw, "reason": f"task {task.name!r} cannot build an item from it"})
             continue

@@ -256,9 +256,9 @@ def _preflight(cfg) -> tuple:
     from lai.tools.tasks import get_task
 
     task = get_task(cfg.task.name, **cfg.task.options)
-    if cfg.instruct.strategy == "random" and not hasattr(task, "sample"):
-        raise LaiError(f"instruct.strategy=random needs a task that can draw fresh items; "
-                       f"{task.name!r} cannot (use le, lec or mimic)")
+    if cfg.instruct.strategy in ("random", "skill_matched") and not task.can_sample:
+        raise LaiError(f"instruct.strategy={cfg.instruct.strategy} needs a task that can draw fresh "
+                       f"items; {task.name!r} cannot (use le, lec or mimic)")
     for split in ("mining", "validation", "test"):
         task.load(split, cfg.task.limits.get(split))
     _say_skipped(task)
@@ -275,7 +275,7 @@ def _say_skipped(task) -> None:
             if isinstance(value, dict):
                 yield from records(value)
 
-    for record in records(task.split_info() if hasattr(task, "split_info") else {}):
+    for record in records(task.split_info()):
         if record.get("bad_rows"):
             console.print(f"[yellow]skipped[/] {record['bad_rows']} bad row(s) of {escape(record['source'])} "
                           f"(on_bad_row: skip), first {escape(record['bad'][0])}", soft_wrap=True)
@@ -298,8 +298,7 @@ def _open_run(cfg, run_dir: Path, task, llms: dict, quiet: bool, resume: bool):
     # Raised inside transformers/peft when an adapter loads; nothing a user can act on.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     ui = UI(console, quiet=quiet)
-    if hasattr(task, "split_info"):  # how the splits were made, for the record
-        write_json(run_dir / "splits.json", task.split_info())
+    write_json(run_dir / "splits.json", task.split_info())  # how the splits were made
     verb = "resuming" if resume else "run"
     ui.info(f"{verb} [bold]{run_dir}[/]: task {task.name}, strategy {cfg.instruct.strategy}, target {cfg.target.model}")
     ledger = Ledger(run_dir / "usage.json", cfg.budget)

@@ -396,8 +396,9 @@ def divide(ids: list[str], fractions: dict[str, float], seed: int) -> dict[str, 
 class SourcedTask:
     """Base of file- or dataset-backed tasks: source options, splits, `load`, `split_info`.
 
-    Subclasses set `name`, `family`, `defaults` (split → file under the data folder; splits
-    sharing one file divide it) and implement `convert(row, default_id) -> Item`. The built-in
+    A mixin, listed before `Task` (`class MathTask(SourcedTask, Task)`) so that its `load` and
+    `split_info` are the ones used. Subclasses set `name`, `family`, `defaults` (split → file
+    under the data folder; splits sharing one file divide it) and implement `convert(row, default_id) -> Item`. The built-in
     benchmark tasks skip bad rows by default (`default_on_bad_row = "skip"`: the shared MBPP
     test file has two corrupted rows), the generic `*_jsonl` tasks fail on them.
     """

@@ -18,6 +18,7 @@ from lai.graph.ui import UI
 from lai.tools.generation import GenerationConfig
 from lai.tools.jsonl import read_jsonl, write_json, write_jsonl
 from lai.tools.tasks.arith import ArithTask
+from lai.tools.tasks.base import Task
 from tests.graph.test_report import HAS_MPL, make_run
 
 
@@ -73,19 +74,22 @@ def test_evaluator_breakdown_by_skill_and_phrasing(tmp_path, task):
     assert summary["by_skill"] == report.by_skill
 
 
-class TinyTask:
-    """Items grouped by `subject`, by `category`, or not at all; the answer is the text."""
+class TinyTask(Task):
+    """Items grouped by `subject`, by `category`, or not at all; the answer is the text. Only
+    what the evaluator calls does anything."""
 
-    name, version = "tiny", 1
+    name, version, family = "tiny", 1, "math"
 
     def prompt(self, item):
         return [{"role": "user", "content": item["question"]}]
 
-    def extract(self, response):
+    def extract(self, response, item=None):
         return response.strip()
 
     def grade(self, extracted, item):
         return extracted == item["target"]
+
+    load = completion = show = parse_with_rejects = verify = signature = None
 
 
 def test_breakdown_groups_by_subject_or_category_and_leaves_the_rest_out(tmp_path):

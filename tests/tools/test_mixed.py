@@ -3,7 +3,6 @@ the mean of the tasks' accuracies (or pooled)."""
 
 import pytest
 
-from lai.agents.evaluator import grade_all
 from lai.agents.instructor import error_prompt
 from lai.tools import sources
 from lai.tools.errors import LaiError
@@ -22,9 +21,9 @@ def test_items_dispatch_to_their_own_task_and_scores_average():
     val = task.load("validation")
     assert [it["task"] for it in val] == ["arith"] * 4 + ["mmlu"] * 4
     assert all(it["id"].startswith(it["task"] + ":") for it in val)
-    answers = [task.for_item(it).extract(task.completion(it)) for it in val]  # gold answers
+    answers = [task.extract(task.completion(it), it) for it in val]  # gold answers, read per task
     answers[0] = None  # one arith item wrong
-    correct = grade_all(task, answers, val)
+    correct = task.grade_many(answers, val)
     assert correct == [False] + [True] * 7
     rows = [{"task": it["task"], "correct": c} for it, c in zip(val, correct)]
     assert task.by_task(rows) == {"arith": 0.75, "mmlu": 1.0}

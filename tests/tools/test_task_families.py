@@ -53,9 +53,10 @@ def mbpp():
 def test_registered_with_the_full_protocol(name, family):
     task = get_task(name)
     assert isinstance(task, Task) and task.family == family and task.name == name
+    # their own parsing, structured samples and split record; code grades in one sandbox pool
     for method in ("parse_with_rejects", "from_fields", "split_info"):
-        assert callable(getattr(task, method))
-    assert callable(getattr(task, "grade_many", None)) == (family == "code")
+        assert getattr(type(task), method) is not getattr(Task, method), method
+    assert (type(task).grade_many is not Task.grade_many) == (family == "code")
 
 
 # ---------------------------------------------------------------- math

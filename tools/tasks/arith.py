@@ -18,7 +18,7 @@ from lai.tools.tasks.arith_columns import (
     sub_lines,
 )
 from lai.tools.tasks.answers import INSTRUCTION, answers_equal, extract_answer, python_matches
-from lai.tools.tasks.base import Item, Messages, register_task
+from lai.tools.tasks.base import Item, Messages, Task, register_task
 from lai.tools.tasks.numeric import check_equations, parse_numbered_problems
 
 SKILLS = ("add_carry", "sub_borrow", "mul", "div", "two_step", "money", "time")
@@ -266,13 +266,14 @@ def _normalize_text(text: str) -> str:
 
 
 @register_task("arith")
-class ArithTask:
+class ArithTask(Task):
     """Seven arithmetic skills in word problems; see the module docstring for the design."""
 
     name = "arith"
     version = 1
     family = "math"
     categories = ARITH_CATEGORIES
+    can_sample = True
 
     def __init__(self, seed: int = 0, n_mining: int = 192, n_validation: int = 256, n_test: int = 256):
         sizes = {"mining": n_mining, "validation": n_validation, "test": n_test}
@@ -370,7 +371,7 @@ class ArithTask:
     def completion(self, item: Item) -> str:
         return item["answer"]
 
-    def extract(self, response: str) -> str | None:
+    def extract(self, response: str, item: Item | None = None) -> str | None:
         return extract_answer(response)
 
     def grade(self, extracted: str | None, item: Item) -> bool:
@@ -397,9 +398,6 @@ class ArithTask:
             items.append({"id": f"arith-gen-{digest}", "question": it["question"],
                           "answer": it["answer"], "target": it["target"], "skill": skill})
         return items, rejects
-
-    def parse(self, text: str) -> list[Item]:
-        return self.parse_with_rejects(text)[0]
 
     def from_fields(self, fields: dict) -> Item | None:
         """An item from a structured (JSON) math sample: question, solution, answer, python."""

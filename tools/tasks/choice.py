@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from lai.tools.sources import RowError, SourcedTask, get_field, item_id, optional_text
-from lai.tools.tasks.base import Item, Messages, register_task
+from lai.tools.tasks.base import Item, Messages, Task, register_task
 from lai.tools.tasks.blocks import cut_blocks, open_block, parse_blocks
 
 LETTERS = "ABCDEFGH"
@@ -178,7 +178,7 @@ def parse_choice_block(block: str) -> tuple[dict | None, str]:
 
 
 @register_task("choice_jsonl")
-class ChoiceTask(SourcedTask):
+class ChoiceTask(SourcedTask, Task):
     """Multiple-choice questions from any JSONL/JSON file or Hugging Face dataset.
 
     Rows: `question`; options as a `choices` (or `options`) list / object / {"text", "label"}
@@ -244,7 +244,7 @@ class ChoiceTask(SourcedTask):
     def completion(self, item: Item) -> str:
         return item["answer"]
 
-    def extract(self, response: str) -> str | None:
+    def extract(self, response: str, item: Item | None = None) -> str | None:
         return extract_choice(response)
 
     def grade(self, extracted: str | None, item: Item) -> bool:
@@ -283,9 +283,6 @@ class ChoiceTask(SourcedTask):
         options, "The answer is X"); plus the unreadable blocks (`{"text", "reason"}`)."""
         return parse_blocks(cut_blocks(text), parse_choice_block, lambda raw: self._finish(
             raw["question"], raw["choices"], raw["target"], raw["explanation"], raw.get("skill")))
-
-    def parse(self, text: str) -> list[Item]:
-        return self.parse_with_rejects(text)[0]
 
     def from_fields(self, d: dict) -> Item | None:
         """An item from `{question, options (letter → text, or a list), answer (letter),

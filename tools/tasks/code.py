@@ -25,7 +25,7 @@ from typing import Any
 
 from lai.tools.errors import LaiError
 from lai.tools.sources import RowError, SourcedTask, get_field, item_id
-from lai.tools.tasks.base import Item, Messages, register_task
+from lai.tools.tasks.base import Item, Messages, Task, register_task
 from lai.tools.tasks.blocks import parse_blocks
 
 CODE_CATEGORIES = (
@@ -284,7 +284,7 @@ def _normalize(text: str) -> str:
 
 
 @register_task("code_jsonl")
-class CodeTask(SourcedTask):
+class CodeTask(SourcedTask, Task):
     """Python function tasks from any JSONL/JSON file or Hugging Face dataset in HumanEval form.
 
     Rows: `question` (or `prompt`): imports, signature and docstring, or a plain description
@@ -353,7 +353,7 @@ class CodeTask(SourcedTask):
         """The reference solution in a python fence ("" when the source has none)."""
         return f"```python\n{item['answer'].rstrip()}\n```" if item.get("answer", "").strip() else ""
 
-    def extract(self, response: str) -> str | None:
+    def extract(self, response: str, item: Item | None = None) -> str | None:
         return extract_code(response)
 
     def program(self, extracted: str, item: Item) -> str:
@@ -408,9 +408,6 @@ class CodeTask(SourcedTask):
         (in a fence or as plain lines), asserts after the solution, or a `def check(candidate)`;
         plus the blocks that could not be read (`{"text", "reason"}`)."""
         return parse_blocks(code_blocks(text), parse_code_block, self._finish)
-
-    def parse(self, text: str) -> list[Item]:
-        return self.parse_with_rejects(text)[0]
 
     def from_fields(self, d: dict) -> Item | None:
         """An item from `{prompt, solution, tests, entry_point}`: `prompt` a stub (signature +

@@ -22,7 +22,7 @@ from lai.tools.tasks.answers import (
     INSTRUCTION, answers_equal, canonical_target, extract_answer, is_numeric, python_matches,
     working_and_answer,
 )
-from lai.tools.tasks.base import Item, Messages, register_task
+from lai.tools.tasks.base import Item, Messages, Task, register_task
 from lai.tools.tasks.blocks import cut_blocks, open_block, parse_blocks, split_question
 from lai.tools.tasks.numeric import check_equations
 
@@ -81,7 +81,7 @@ def _normalize_question(text: str) -> str:
 
 
 @register_task("math_jsonl")
-class MathTask(SourcedTask):
+class MathTask(SourcedTask, Task):
     """Math word problems with a numeric final answer, from any GSM8K-format file.
 
     Rows: `question`, `answer` (worked solution ending `#### N`; calculator annotations
@@ -148,7 +148,7 @@ class MathTask(SourcedTask):
     def completion(self, item: Item) -> str:
         return item["answer"]
 
-    def extract(self, response: str) -> str | None:
+    def extract(self, response: str, item: Item | None = None) -> str | None:
         return extract_answer(response)
 
     def grade(self, extracted: str | None, item: Item) -> bool:
@@ -180,9 +180,6 @@ class MathTask(SourcedTask):
         (markdown bold or headings, `### Problem 1`, `Q:`/`A:`, `Final answer: N`), each with an
         optional ```python fence; plus the blocks that could not be read (`{"text", "reason"}`)."""
         return parse_blocks(cut_blocks(text), parse_math_block, self._finish)
-
-    def parse(self, text: str) -> list[Item]:
-        return self.parse_with_rejects(text)[0]
 
     def from_fields(self, d: dict) -> Item | None:
         """An item from a structured sample `{question, solution, answer, python?, skill?}`;

@@ -18,7 +18,7 @@ from lai.tools.tasks.base import Item, Messages, Task, get_task, register_task
 
 
 @register_task("mixed")
-class MixedTask:
+class MixedTask(Task):
     name = "mixed"
     version = 1
     family = "mixed"
@@ -55,8 +55,7 @@ class MixedTask:
         return items[:limit]
 
     def split_info(self) -> dict:
-        return {name: task.split_info() if hasattr(task, "split_info") else {"task": name}
-                for name, task in self.tasks.items()}
+        return {name: task.split_info() for name, task in self.tasks.items()}
 
     def accuracy(self, rows: list[dict]) -> float:
         """The split's score from evaluation rows (`task`, `correct`)."""
@@ -65,8 +64,7 @@ class MixedTask:
         per = self.by_task(rows)
         return sum(per.values()) / len(per)
 
-    @staticmethod
-    def by_task(rows: list[dict]) -> dict[str, float]:
+    def by_task(self, rows: list[dict]) -> dict[str, float]:
         groups: dict[str, list[bool]] = {}
         for r in rows:
             groups.setdefault(r["task"], []).append(bool(r["correct"]))
@@ -80,17 +78,29 @@ class MixedTask:
     def completion(self, item: Item) -> str:
         return self.for_item(item).completion(item)
 
-    def extract(self, response: str) -> str | None:
-        raise LaiError("task mixed: extraction depends on the item's task; use for_item(item).extract")
+    def extract(self, response: str, item: Item | None = None) -> str | None:
+        if item is None:
+            raise LaiError("task mixed: reading an answer needs the item it answers")
+        return self.for_item(item).extract(response, item)
 
     def grade(self, extracted: str | None, item: Item) -> bool:
         return self.for_item(item).grade(extracted, item)
 
+    def grade_many(self, extracted: list[str | None], items: list[Item]) -> list[bool]:
+        """Each task grades its own items at once (code: one sandbox pool)."""
+        correct = [False] * len(items)
+        for task in self.tasks.values():
+            idx = [i for i, it in enumerate(items) if self.for_item(it) is task]
+            for i, ok in zip(idx, task.grade_many([extracted[i] for i in idx], [items[i] for i in idx])):
+                correct[i] = bool(ok)
+        return correct
+
     def show(self, item: Item, response: str | None = None) -> str:
         return self.for_item(item).show(item, response)
 
-    def parse(self, text: str) -> list[Item]:
-        raise LaiError("task mixed: parse with the source item's task (for_item)")
+    def parse_with_rejects(self, text: str) -> tuple[list[Item], list[dict]]:
+        raise LaiError("task mixed: a reply is parsed by the task of the item it was written "
+                       "for (`for_item(item)`)")
 
     def verify(self, item: Item) -> tuple[bool, str]:
         return self.for_item(item).verify(item)
@@ -98,7 +108,3 @@ class MixedTask:
     def signature(self, item: Item) -> str:
         return f"{item.get('task')}:{self.for_item(item).signature(item)}"
 
-
-def task_for(task: Any, item: Item) -> Any:
-    """The task that handles `item`: its own task inside a mixed run, else `task` itself."""
-    return task.for_item(item) if hasattr(task, "for_item") else task
