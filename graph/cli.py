@@ -253,6 +253,7 @@ def _preflight(cfg) -> tuple:
         The task, and role → chat model for `make_clients`.
     """
     from lai.agents.llm import make_llm
+    from lai.graph.config import run_roles
     from lai.tools.tasks import get_task
 
     task = get_task(cfg.task.name, **cfg.task.options)
@@ -262,7 +263,7 @@ def _preflight(cfg) -> tuple:
     for split in ("mining", "validation", "test"):
         task.load(split, cfg.task.limits.get(split))
     _say_skipped(task)
-    llms = {role: make_llm(cfg.roles.resolve(role), cfg.task.options) for role in _run_roles(cfg)}
+    llms = {role: make_llm(cfg.roles.resolve(role), cfg.task.options) for role in run_roles(cfg)}
     return task, llms
 
 
@@ -361,14 +362,6 @@ def _execute(ctx, resume: bool, started: float) -> int:
     return 0
 
 
-def _run_roles(cfg) -> list[str]:
-    """The instructor roles this run's strategy calls (none for the controls), judge included."""
-    from lai.graph.config import STRATEGY_ROLES
-
-    roles = list(STRATEGY_ROLES[cfg.instruct.strategy])
-    if roles and cfg.roles.enabled("judge"):
-        roles.append("judge")
-    return roles
 
 
 def make_clients(cfg, ledger, trace, llms: dict | None = None) -> dict:
@@ -376,9 +369,10 @@ def make_clients(cfg, ledger, trace, llms: dict | None = None) -> dict:
     the chat models in `llms` (built here when not given)."""
     from lai.agents.llm import make_llm
     from lai.agents.llm_client import RoleClient
+    from lai.graph.config import run_roles
     from lai.tools.llm_cache import ResponseCache
 
-    roles = _run_roles(cfg)
+    roles = run_roles(cfg)
     cache_path = cfg.roles.cache_path or cfg.run.cache_dir / "llm_responses.sqlite"
     cache = ResponseCache(cache_path) if cfg.roles.cache and roles else None
     clients = {}
@@ -556,7 +550,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from lai.graph.runs import find_run
-    from lai.training.export import export_run
+    from lai.graph.export import export_run
 
     run_dir = find_run(_runs_dir(args), args.run)
     with console.status("exporting" + (" (merging into the base model)" if args.merge else "")):

@@ -31,6 +31,15 @@ ARITH_ANSWER_TOKENS = 96
 """`generation.max_new_tokens` for `arith` unless set: its longest worked solution is 92 tokens."""
 
 
+def run_roles(cfg: "LaiConfig") -> list[str]:
+    """The instructor roles a run calls: its strategy's (none for the controls), and the judge
+    when one is configured."""
+    roles = list(STRATEGY_ROLES[cfg.instruct.strategy])
+    if roles and cfg.roles.enabled("judge"):
+        roles.append("judge")
+    return roles
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("LAI_CACHE_DIR", Path.home() / ".cache" / "lai"))
 

@@ -104,13 +104,10 @@ def _read_config(path: Path, data: RunData) -> tuple[dict, dict[str, str]]:
         return {}, {}
     try:
         from lai.agents.llm import describe
-        from lai.graph.config import STRATEGY_ROLES, load_config
+        from lai.graph.config import load_config, run_roles
 
         cfg = load_config(path)
-        roles = list(STRATEGY_ROLES[cfg.instruct.strategy])
-        if roles and cfg.roles.enabled("judge"):
-            roles = [*roles, "judge"]
-        described = {r: describe(cfg.roles.resolve(r)) for r in roles}
+        described = {r: describe(cfg.roles.resolve(r)) for r in run_roles(cfg)}
         return cfg.model_dump(mode="json"), described
     except Exception as e:  # noqa: BLE001
         data.notes.append(f"config.yaml could not be validated ({str(e).splitlines()[0]}); shown as written")

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from lai.graph.config import dump_config, load_config  # noqa: E402
 from lai.tools.errors import LaiError  # noqa: E402
 from lai.tools.jsonl import write_jsonl  # noqa: E402
-from lai.training.export import export_run  # noqa: E402
+from lai.graph.export import export_run  # noqa: E402
 from lai.training.sft import train_lora  # noqa: E402
 from tests.training.test_sft import CFG, build_tiny_model, sample  # noqa: E402
 

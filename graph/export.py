@@ -1,5 +1,7 @@
 """`lai export`: a run's best adapter (or the merged model) with a model card.
 
+It lives with the loop, not in `training/`: the card reads the run's config and role models.
+
 The card lists what someone picking the model up needs: the base model, the task(s), the
 strategy, the instructor model of each role, how much data each round kept, and the scores.
 """
@@ -10,15 +12,14 @@ import json
 import shutil
 from pathlib import Path
 
+from lai.agents.llm import describe
+from lai.graph.config import load_config, run_roles
 from lai.tools.errors import LaiError
 from lai.tools.jsonl import atomic_write_text
+from lai.training.target import load_target, resolve_model
 
 
 def export_run(run_dir: Path, out: Path, merge: bool = False) -> Path:
-    from lai.agents.llm import describe
-    from lai.graph.config import load_config
-    from lai.training.target import load_target, resolve_model
-
     metrics_path = run_dir / "metrics.json"
     if not metrics_path.exists():
         raise LaiError(f"{run_dir} has no metrics.json yet: nothing to export")
@@ -42,8 +43,7 @@ def export_run(run_dir: Path, out: Path, merge: bool = False) -> Path:
         tokenizer.save_pretrained(tmp)
     else:
         shutil.copytree(adapter, tmp)
-    roles = {} if cfg.instruct.strategy == "random" else {
-        r: describe(cfg.roles.resolve(r)) for r in ("analyst", "generator", "judge") if cfg.roles.enabled(r)}
+    roles = {r: describe(cfg.roles.resolve(r)) for r in run_roles(cfg)}
     atomic_write_text(tmp / "README.md", model_card(cfg, metrics, roles, merged=merge))
     if out.exists():
         out.rmdir()
