@@ -29,7 +29,7 @@ class Target(Protocol):
         """Train one adapter (`job`: see `run_training_subprocess`); returns its summary.
 
         Raises:
-            TrainingFailed: the training did not finish (`lai.training.sft`).
+            TrainingFailed: the training did not finish (`lai.training.jobs`).
         """
 
 
@@ -53,7 +53,7 @@ class HFTarget:
         return HFBackend(model, tokenizer, self.generation)
 
     def train(self, job, job_path, stdout_path, on_progress):
-        from lai.training.sft import run_training_subprocess
+        from lai.training.jobs import run_training_subprocess
 
         return run_training_subprocess(job, job_path, stdout_path, on_progress=on_progress)
 

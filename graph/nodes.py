@@ -162,7 +162,7 @@ def curate_samples(state: LoopState, *, ctx: Context) -> dict:
 def train(state: LoopState, *, ctx: Context) -> dict:
     """LoRA SFT on the kept samples plus replay, from the best adapter, in a child process.
     A failed training is recorded as this round's error, not a crash of the run."""
-    from lai.training.sft import TrainingFailed
+    from lai.training.jobs import TrainingFailed
 
     d, k, cfg = Path(state["iter_dir"]), state["iteration"], ctx.cfg
     kept = read_jsonl(d / "kept.jsonl")

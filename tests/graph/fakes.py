@@ -25,7 +25,7 @@ from lai.agents.llm import RoleSpec
 from lai.agents.llm_client import RoleClient
 from lai.tools.jsonl import read_jsonl, write_json
 from lai.tools.tasks.arith import ArithTask
-from lai.training.sft import TrainingFailed
+from lai.training.jobs import TrainingFailed
 
 ADAPTER_FILE = "fake_adapter.json"
 

@@ -18,13 +18,8 @@ from pydantic import ValidationError  # noqa: E402
 from lai.tools.errors import LaiError  # noqa: E402
 from lai.tools.jsonl import write_jsonl  # noqa: E402
 from lai.training.config import TrainConfig  # noqa: E402
-from lai.training.sft import (  # noqa: E402
-    TrainingFailed,
-    load_rows,
-    make_trainer,
-    run_training_subprocess,
-    train_lora,
-)
+from lai.training.jobs import TrainingFailed, run_training_subprocess  # noqa: E402
+from lai.training.sft import load_rows, make_trainer, train_lora  # noqa: E402
 
 CHATML = (
     "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>' + '\n' }}"
