@@ -73,7 +73,10 @@ _FENCE = re.compile(r"```(?:json)?\s*\n(.*?)(?:```|\Z)", re.S)
 
 
 def extract_json(text: str | None) -> Any:
-    """The first JSON object or array in a reply (fenced or bare, complete or cut off), or None."""
+    """The first JSON object or array in a reply (fenced or bare, complete or cut off), or None.
+
+    A lone surrogate escape (`"\\ud800"`) is read as U+FFFD: no UTF-8 file, hash or SQLite
+    row can hold one."""
     if not text:
         return None
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
@@ -82,21 +85,49 @@ def extract_json(text: str | None) -> Any:
         if start < 0:
             continue
         body = candidate[start:].strip()
-        try:
-            return json.loads(body)
-        except json.JSONDecodeError:
-            pass
-        try:
-            return json.JSONDecoder().raw_decode(body)[0]  # JSON followed by chatter
-        except json.JSONDecodeError:
-            pass
-        try:
-            partial = parse_partial_json(body)  # cut off mid-reply: keep what is complete
-        except Exception:  # noqa: BLE001 - not JSON after all
-            partial = None
-        if partial is not None:
-            return partial
+        value = _decode(body)
+        if value is not None:
+            return _no_surrogates(value, body)
     return None
+
+
+def _decode(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: nested thousands deep
+        pass
+    try:
+        return json.JSONDecoder().raw_decode(body)[0]  # JSON followed by chatter
+    except (json.JSONDecodeError, RecursionError):
+        pass
+    try:
+        return parse_partial_json(body)  # cut off mid-reply: keep what is complete
+    except Exception:  # noqa: BLE001 - not JSON after all
+        return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAY_HOLD_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+
+
+def _no_surrogates(value: Any, text: str) -> Any:
+    """`value`, parsed from `text`, with each lone surrogate in its strings (keys too) replaced
+    by U+FFFD, in place. A loop, not recursion: the JSON may be nested near the recursion limit."""
+    if not _MAY_HOLD_SURROGATE.search(text):
+        return value
+    fix = lambda v: _SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v  # noqa: E731
+    root = [value]
+    stack: list = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            pairs = [(fix(k), fix(v)) for k, v in node.items()]
+            node.clear()
+            node.update(pairs)
+        else:
+            node[:] = map(fix, node)
+        stack += [v for v in (node.values() if isinstance(node, dict) else node) if isinstance(v, (list, dict))]
+    return root[0]
 
 
 # ---------------------------------------------------------------------- analyses

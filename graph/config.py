@@ -140,6 +140,19 @@ class LoopConfig(BaseModel):
     """Guard: a skill is strong when the best round's validation accuracy on it is at least this."""
 
 
+class TrackingConfig(BaseModel):
+    model_config = _STRICT
+    enabled: bool = True
+    """Log the run to MLflow: config as params, per-round metrics, a trace per node with its LLM
+    calls, training curves, the best adapter and the report (docs/tracking.md)."""
+    uri: str | None = None
+    """MLflow tracking URI (`sqlite:///path/mlflow.db`, `http://host:5000`, ...); None = a local
+    store shared by the runs of `run.runs_dir`: `sqlite:///<runs_dir>/mlflow.db`, artifacts in
+    `<runs_dir>/mlartifacts`."""
+    experiment: str = Field("lai", min_length=1)
+    """MLflow experiment the run is logged under."""
+
+
 class LaiConfig(BaseModel):
     model_config = _STRICT
     run: RunConfig = Field(default_factory=RunConfig)  # read $LAI_RUNS_DIR, $LAI_CACHE_DIR at load
@@ -151,6 +164,7 @@ class LaiConfig(BaseModel):
     train: TrainConfig = TrainConfig()
     loop: LoopConfig = LoopConfig()
     budget: BudgetConfig = BudgetConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
     def _offline_only_for_arith(self, info: ValidationInfo) -> "LaiConfig":
@@ -200,7 +214,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = (), *,
         if not sep or not key:
             raise LaiError(f"{flag}: expected key.path=value, e.g. loop.max_iterations=2")
         try:
-            value = yaml.safe_load(raw)
+            value = _safe_yaml(raw)
         except yaml.YAMLError as e:
             raise LaiError(
                 f"{flag}: the value {raw!r} is not valid YAML ({getattr(e, 'problem', None) or e}); "
@@ -236,7 +250,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         line = raw.count(b"\n", 0, e.start) + 1
         raise LaiError(f"{path}:{line}: {not_utf8(raw, e.start)}") from None
     try:
-        data = yaml.safe_load(text)
+        data = _safe_yaml(text)
     except yaml.YAMLError as e:
         raise LaiError(f"{path}: not valid YAML: {e}") from None
     if data is None:
@@ -247,6 +261,21 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise LaiError(f"{path}: expected a mapping of sections at the top (e.g. `loop:`), got "
                        f"{type(data).__name__}")
     return data
+
+
+def _safe_yaml(text: str) -> Any:
+    """`yaml.safe_load`, with all it raises made a YAMLError. Besides YAMLError, PyYAML's
+    constructors raise whatever a bad scalar makes them: ValueError (a date 2024-13-45,
+    `!!int abc`), IndexError (`!!int ` with no digits), AttributeError (`!!timestamp x`), and
+    nesting thousands deep raises RecursionError (found by tests/graph/test_fuzz_config.py)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply") from None
+    except Exception as e:  # noqa: BLE001 - see above; the message still names the place
+        raise yaml.YAMLError(f"{type(e).__name__}: {e}") from None
 
 
 def dump_config(cfg: LaiConfig) -> str:

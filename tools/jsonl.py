@@ -36,8 +36,19 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
     """Write rows as JSON lines, atomically."""
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    text = "".join(_dumps(row) + "\n" for row in rows)
     return atomic_write_text(path, text)
+
+
+def _dumps(obj: Any, **options: Any) -> str:
+    """JSON with non-ASCII text as itself, except where it holds a lone surrogate (JSON's
+    `"\\ud800"`): UTF-8 can't encode one, so that document keeps its escapes."""
+    text = json.dumps(obj, ensure_ascii=False, **options)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, **options)
+    return text
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
@@ -61,6 +72,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
                 value, error = json.loads(line), None
             except json.JSONDecodeError as e:
                 value, error = None, f"not valid JSON ({e.msg})"
+            except RecursionError:
+                value, error = None, "not readable JSON (nested too deeply)"
             yield lineno, value, error
 
 
@@ -84,4 +97,4 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 def write_json(path: str | Path, obj: Any) -> Path:
     """Write one JSON document, atomically and human-readable."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    return atomic_write_text(path, _dumps(obj, indent=2) + "\n")
