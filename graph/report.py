@@ -4,9 +4,9 @@ Validation and test accuracy per round, accuracy per skill (validation per round
 best, seen vs held-out phrasings; `report_skills.py`), error categories per round, samples
 generated / kept / rejected by reason, kept samples per skill and error category, instructor
 tokens and cost per role, and a few worked examples (error → analysis → new samples).
-Everything is read from the run's folder (`metrics.json`, `config.yaml`, `usage.json`,
-`trace.sqlite`, `iter_<k>/*.jsonl`); any of them may be missing
-(a run that stopped early, a `random` control run): the section then says "no data".
+Everything is read from the run's folder by `report_data.py` (`metrics.json`, `config.yaml`,
+`usage.json`, `trace.sqlite`, `iter_<k>/*.jsonl`); any of them may be missing (a run that
+stopped early, a `random` control run): the section then says "no data". This module renders.
 The page has no external references: CSS inline, plots inline SVG (matplotlib), all text
 escaped.
 
@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import html
 import io
-import json
-import re
-import sqlite3
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lai.tools.jsonl import atomic_write_text, read_jsonl
+from lai.graph.report_data import (
+    ROLE_ORDER, RunData, category_counts, example_material, example_round, load_run, sample_counts,
+)
+from lai.tools.jsonl import atomic_write_text
 
-ROLE_ORDER = ("analyst", "generator", "judge")
 USAGE_FIELDS = ("calls", "cached", "failed", "retries", "truncated", "input_tokens",
                 "output_tokens", "cost_usd")
 MAX_CATEGORIES = 8  # the rest are drawn as "other"
@@ -37,111 +35,6 @@ MAX_TEXT = 1500  # characters of one model output shown in an example
 
 
 # ----------------------------------------------------------------------------- loading
-
-@dataclass
-class RunData:
-    run_dir: Path
-    metrics: dict[str, Any] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-    """The resolved config as plain data (`LaiConfig.model_dump`), or the raw YAML."""
-    roles: dict[str, str] = field(default_factory=dict)
-    """Role → how its model is described; empty for the `random` control."""
-    usage: dict[str, dict[str, float]] = field(default_factory=dict)
-    latency: dict[str, float] = field(default_factory=dict)
-    """Role → mean seconds per uncached call (from trace.sqlite)."""
-    rounds: list[int] = field(default_factory=list)
-    """Rounds 1.. found in the history or as `iter_<k>` folders."""
-    notes: list[str] = field(default_factory=list)
-    """Files that exist but could not be read."""
-
-    def history_row(self, k: int) -> dict[str, Any]:
-        for row in self.metrics.get("history") or []:
-            if row.get("iteration") == k:
-                return row
-        return {}
-
-    def iter_file(self, k: int, name: str) -> list[dict] | None:
-        """Rows of `iter_<k>/<name>`, or None when the file is missing or unreadable."""
-        path = self.run_dir / f"iter_{k:03d}" / name
-        if not path.is_file():
-            return None
-        try:
-            return read_jsonl(path)
-        except Exception as e:  # noqa: BLE001 - a report must not die on one bad file
-            self.notes.append(f"{path.relative_to(self.run_dir)}: {e}")
-            return None
-
-
-def load_run(run_dir: Path) -> RunData:
-    run_dir = Path(run_dir)
-    data = RunData(run_dir=run_dir)
-    data.metrics = _read_json(run_dir / "metrics.json", data) or {}
-    data.config, data.roles = _read_config(run_dir / "config.yaml", data)
-    usage = _read_json(run_dir / "usage.json", data) or {}
-    data.usage = usage.get("roles") or data.metrics.get("usage") or {}
-    data.latency = _read_latency(run_dir / "trace.sqlite", data)
-    rounds = {r.get("iteration") for r in data.metrics.get("history") or []}
-    rounds |= {int(m.group(1)) for p in run_dir.glob("iter_*")
-               if p.is_dir() and (m := re.fullmatch(r"iter_(\d+)", p.name))}
-    data.rounds = sorted(k for k in rounds if isinstance(k, int) and k >= 1)
-    return data
-
-
-def _read_json(path: Path, data: RunData) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        data.notes.append(f"{path.name}: {e}")
-        return None
-
-
-def _read_config(path: Path, data: RunData) -> tuple[dict, dict[str, str]]:
-    """The config as data and each used role's model; an old or invalid config falls back
-    to its raw YAML (and role names read from it as written)."""
-    if not path.is_file():
-        return {}, {}
-    try:
-        from lai.agents.llm import describe
-        from lai.graph.config import load_config, run_roles
-
-        cfg = load_config(path)
-        described = {r: describe(cfg.roles.resolve(r)) for r in run_roles(cfg)}
-        return cfg.model_dump(mode="json"), described
-    except Exception as e:  # noqa: BLE001
-        data.notes.append(f"config.yaml could not be validated ({str(e).splitlines()[0]}); shown as written")
-    try:
-        import yaml
-
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except Exception as e:  # noqa: BLE001
-        data.notes.append(f"config.yaml: {e}")
-        return {}, {}
-    if not isinstance(raw, dict):
-        return {}, {}
-    roles_cfg = raw.get("roles") or {}
-    default = (roles_cfg.get("default") or {}).get("model") if isinstance(roles_cfg, dict) else None
-    described = {r: str((roles_cfg.get(r) or {}).get("model") or default or "?")
-                 for r in ROLE_ORDER[:2] if isinstance(roles_cfg, dict)}
-    return raw, described
-
-
-def _read_latency(path: Path, data: RunData) -> dict[str, float]:
-    if not path.is_file():
-        return {}
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            rows = db.execute("SELECT role, AVG(latency_s) FROM llm_calls "
-                              "WHERE cached = 0 AND latency_s IS NOT NULL GROUP BY role").fetchall()
-        finally:
-            db.close()
-        return {role: float(avg) for role, avg in rows if role and avg is not None}
-    except sqlite3.Error as e:
-        data.notes.append(f"trace.sqlite: {e}")
-        return {}
-
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -264,17 +157,6 @@ def accuracy_plot(data: RunData) -> str:
     return _svg(fig)
 
 
-def category_counts(data: RunData) -> dict[int, Counter | None]:
-    """Round → error categories of its ok analyses; None where the round has no analyses."""
-    out: dict[int, Counter | None] = {}
-    for k in data.rounds:
-        rows = data.iter_file(k, "analyses.jsonl")
-        out[k] = None if rows is None else Counter(
-            " ".join(str(r.get("category") or "uncategorised").lower().split())
-            for r in rows if r.get("ok"))
-    return out
-
-
 def category_plot(data: RunData, counts: dict[int, Counter | None]) -> str:
     if not any(c for c in counts.values()):
         strategy = data.metrics.get("strategy") or data.config.get("instruct", {}).get("strategy")
@@ -337,38 +219,6 @@ def rounds_table(data: RunData) -> str:
                    "train rows", "train loss", "minutes", "verdict"], rows, "num rounds")
 
 
-def sample_counts(data: RunData, k: int) -> dict[str, Any] | None:
-    """generated / kept / rejects by reason for one round; None when nothing was generated."""
-    row = data.history_row(k)
-    generated = data.iter_file(k, "generated.jsonl")
-    kept = data.iter_file(k, "kept.jsonl")
-    rejected = data.iter_file(k, "rejected.jsonl")
-    gen_rejects = data.iter_file(k, "generation_rejects.jsonl")
-    if generated is None and "generated" not in row:
-        return None
-    reasons: Counter = Counter()
-    if gen_rejects is not None:  # every rejected version, with its stage
-        reasons.update(f"generation {r.get('stage') or '?'}" for r in gen_rejects)
-    else:
-        reasons.update({key: n for key, n in row.items()
-                        if key.startswith("generation ") and isinstance(n, int)})
-    if rejected is not None:
-        reasons.update(str(r.get("reject_reason") or "?").split(":")[0] for r in rejected)
-    elif isinstance(row.get("rejected"), dict):
-        reasons.update({key: n for key, n in row["rejected"].items()
-                        if key not in ("kept", "rejected") and isinstance(n, int)})
-    detail: Counter = Counter()
-    for r in gen_rejects or []:
-        detail[f"generation {r.get('stage') or '?'}: {r.get('reason') or ''}"] += 1
-    for r in rejected or []:
-        detail[str(r.get("reject_reason") or "?")] += 1
-    return {"requested": row.get("requested"),
-            "generated": len(generated) if generated is not None else row.get("generated"),
-            "repaired": row.get("repaired"),
-            "kept": len(kept) if kept is not None else row.get("kept"),
-            "reasons": reasons, "detail": detail}
-
-
 def samples_table(data: RunData) -> str:
     per_round = {k: c for k in data.rounds if (c := sample_counts(data, k)) is not None}
     if not per_round:
@@ -415,38 +265,11 @@ def usage_table(data: RunData) -> str:
 
 # ----------------------------------------------------------------------------- examples
 
-def example_round(data: RunData) -> int | None:
-    """The best round if it has selected errors, else the last round that has them."""
-    best = data.metrics.get("best_iteration")
-    candidates = ([best] if isinstance(best, int) and best >= 1 else []) + data.rounds[::-1]
-    for k in candidates:
-        if (data.run_dir / f"iter_{k:03d}" / "selected.jsonl").is_file():
-            return k
-    return None
-
-
 def worked_examples(data: RunData, n: int) -> tuple[int | None, str]:
     k = example_round(data)
     if k is None or n <= 0:
         return k, _no_data("no round selected errors (selected.jsonl)")
-    selected = data.iter_file(k, "selected.jsonl") or []
-    analyses = {a.get("error_id"): a for a in data.iter_file(k, "analyses.jsonl") or []}
-    generated = data.iter_file(k, "generated.jsonl") or []
-    kept = {s.get("id") for s in data.iter_file(k, "kept.jsonl") or []}
-    rejected = {s.get("id"): s.get("reject_reason") for s in data.iter_file(k, "rejected.jsonl") or []}
-    curated = (data.run_dir / f"iter_{k:03d}" / "kept.jsonl").is_file()
-    gen_rejects = data.iter_file(k, "generation_rejects.jsonl") or []
-    by_source: dict[str, list[tuple[dict, str, bool]]] = {}
-    for s in generated:
-        sid = s.get("id")
-        status, ok = (("kept", True) if sid in kept
-                      else (f"rejected: {rejected[sid]}", False) if sid in rejected
-                      else ("not curated (the run stopped first)", False) if not curated
-                      else ("not kept", False))
-        by_source.setdefault(s.get("source_error"), []).append((s, status, ok))
-    for r in gen_rejects:
-        by_source.setdefault(r.get("source_error"), []).append(
-            (r, f"rejected at generation ({r.get('stage')}): {r.get('reason')}", False))
+    selected, analyses, by_source = example_material(data, k)
     if not selected:
         return k, _no_data(f"round {k} selected no errors")
     # errors with an analysis and samples first: they tell the whole story
