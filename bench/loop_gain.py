@@ -133,6 +133,7 @@ def warm_up(args, seed: int, seed_dir: Path) -> dict:
 def run_arm(args, seed: int, seed_dir: Path, arm: str, shared: dict) -> None:
     """Round 2 from the warm-up with one arm's data, then the test split."""
     from lai.graph import nodes
+    from lai.graph.state import apply_update
 
     run_dir = seed_dir / arm
     out = run_dir / "iter_002" / "eval_test.jsonl"
@@ -149,8 +150,7 @@ def run_arm(args, seed: int, seed_dir: Path, arm: str, shared: dict) -> None:
              "current": {"iteration": 2, "started": time.time(), "mining": shared["mining"],
                          "errors": shared["errors"]}}
     for node in (nodes.select, nodes.instruct, nodes.generate, nodes.curate_samples, nodes.train):
-        update = node(state, ctx=ctx)
-        state = {**state, **update}
+        state = apply_update(state, node(state, ctx=ctx))  # nodes return only what they add
         if state["current"].get("error"):
             raise SystemExit(f"seed {seed} arm {arm}: {state['current']['error']}")
     (d2 / "round.json").write_text(json.dumps(state["current"], indent=1, default=str))

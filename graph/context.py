@@ -11,6 +11,7 @@ from lai.agents.evaluator import EvalReport, Evaluator
 from lai.agents.ledger import Ledger
 from lai.agents.llm_client import RoleClient
 from lai.graph.config import LaiConfig
+from lai.graph.layout import RoundFiles, RunLayout
 from lai.graph.ui import UI
 from lai.tools.generation import GenerationBackend, GenerationConfig, HFBackend
 from lai.tools.tasks.base import Item, Task
@@ -79,7 +80,13 @@ class Context:
     _splits: dict[str, list[Item]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.target is None:
+        if self.target is None and self.cfg.generation.backend == "vllm":
+            from lai.graph.vllm_target import VLLMTarget
+
+            self.target = VLLMTarget(self.model_path, self.cfg.target.dtype, self.cfg.generation,
+                                     log_path=self.run_dir / "vllm_server.log",
+                                     lora_r=self.cfg.train.lora_r)
+        elif self.target is None:
             self.target = HFTarget(self.model_path, self.cfg.target.dtype, self.cfg.generation)
 
     def stop_reason(self) -> str | None:
@@ -92,10 +99,20 @@ class Context:
             self._splits[split] = self.task.load(split, self.cfg.task.limits.get(split))
         return self._splits[split]
 
+    @property
+    def layout(self) -> RunLayout:
+        """The run folder's file names."""
+        return RunLayout(self.run_dir)
+
     def iter_dir(self, iteration: int) -> Path:
-        path = self.run_dir / f"iter_{iteration:03d}"
+        """Round `iteration`'s folder, created."""
+        path = self.layout.round_dir(iteration)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def round(self, iteration: int) -> RoundFiles:
+        """Round `iteration`'s files; its folder is created."""
+        return RoundFiles(self.iter_dir(iteration))
 
     def evaluate(self, split: str, adapter: str | None, out_path: Path) -> EvalReport:
         """Run the target (base + adapter) on a split with a progress bar."""

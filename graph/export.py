@@ -14,17 +14,18 @@ from pathlib import Path
 
 from lai.agents.llm import describe
 from lai.graph.config import load_config, run_roles
+from lai.graph.layout import RunLayout
 from lai.tools.errors import LaiError
 from lai.tools.jsonl import atomic_write_text
 from lai.training.target import load_target, resolve_model
 
 
 def export_run(run_dir: Path, out: Path, merge: bool = False) -> Path:
-    metrics_path = run_dir / "metrics.json"
-    if not metrics_path.exists():
+    layout = RunLayout(run_dir)
+    if not layout.metrics.exists():
         raise LaiError(f"{run_dir} has no metrics.json yet: nothing to export")
-    metrics = json.loads(metrics_path.read_text())
-    cfg = load_config(run_dir / "config.yaml")
+    metrics = json.loads(layout.metrics.read_text())
+    cfg = load_config(layout.config)
     adapter = metrics.get("best_adapter")
     if not adapter:
         raise LaiError(f"run {run_dir.name}: no round beat the base model, so there is no adapter "

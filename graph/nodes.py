@@ -14,7 +14,8 @@ from lai.agents.data_generator import DataGenerator
 from lai.agents.evaluator import EvalReport, accuracies
 from lai.agents.instructor import Instructor
 from lai.graph.context import Context
-from lai.graph.state import LoopState
+from lai.graph.layout import RoundFiles
+from lai.graph.state import LoopState, apply_update
 from lai.graph.stopping import decide as stopping_rule
 from lai.graph.stopping import paired_evidence
 from lai.tools.curation import curate
@@ -24,9 +25,9 @@ from lai.tools.retrieval import nearest
 
 def baseline(state: LoopState, *, ctx: Context) -> dict:
     """Score the untouched base model on validation and test: the bar to beat."""
-    d = ctx.iter_dir(0)
-    val = ctx.evaluate("validation", None, d / "eval_validation.jsonl")
-    test = ctx.evaluate("test", None, d / "eval_test.jsonl")
+    r = ctx.round(0)
+    val = ctx.evaluate("validation", None, r.eval("validation"))
+    test = ctx.evaluate("test", None, r.eval("test"))
     row = {"iteration": 0, "validation": val.accuracy, "kept_as_best": True, "minutes": 0.0,
            **({"validation_by_task": val.by_task} if val.by_task else {}),
            **_breakdown(val, "validation", compact=True)}
@@ -41,22 +42,22 @@ def baseline(state: LoopState, *, ctx: Context) -> dict:
 def mine(state: LoopState, *, ctx: Context) -> dict:
     """Run the best model so far on the mining split; keep its right and wrong answers."""
     k = state["iteration"]
-    d = ctx.iter_dir(k)
+    r = ctx.round(k)
     ctx.ui.info(f"[bold]round {k}[/] (from {'base model' if not state['best_adapter'] else 'round ' + str(state['best_iteration'])})")
-    report = ctx.evaluate("mining", state["best_adapter"], d / "eval_mining.jsonl")
+    report = ctx.evaluate("mining", state["best_adapter"], r.eval("mining"))
     rows = read_jsonl(report.path)
-    write_jsonl(d / "mine_right.jsonl", [r for r in rows if r["correct"]])
-    write_jsonl(d / "mine_wrong.jsonl", [r for r in rows if not r["correct"]])
-    current = {"iteration": k, "started": time.time(), "mining": report.accuracy,
+    write_jsonl(r.mine_right, [row for row in rows if row["correct"]])
+    write_jsonl(r.mine_wrong, [row for row in rows if not row["correct"]])
+    current = {"iteration": k, "started": time.time(), "mining": report.accuracy,  # a new row
                "errors": report.n - report.n_correct}
-    return {"iter_dir": str(d), "current": current, "candidate_adapter": None}
+    return {"iter_dir": str(r.dir), "current": current, "candidate_adapter": None}
 
 
 def select(state: LoopState, *, ctx: Context) -> dict:
     """Pick this round's errors (seeded sample) and, for LEC, each one's k nearest right answers."""
-    d, cfg = Path(state["iter_dir"]), ctx.cfg
+    r, cfg = RoundFiles(state["iter_dir"]), ctx.cfg
     by_id = {it["id"]: it for it in ctx.items("mining")}
-    wrong, right = read_jsonl(d / "mine_wrong.jsonl"), read_jsonl(d / "mine_right.jsonl")
+    wrong, right = read_jsonl(r.mine_wrong), read_jsonl(r.mine_right)
     rng = random.Random(cfg.run.seed * 1_000 + state["iteration"])
     chosen = rng.sample(wrong, min(cfg.instruct.max_errors, len(wrong)))
     neighbours = [[] for _ in chosen]
@@ -68,49 +69,48 @@ def select(state: LoopState, *, ctx: Context) -> dict:
                       for row_i, row_s in zip(idx, scores)]
     selected = [{"id": e["id"], "item": by_id[e["id"]], "response": e["response"],
                  "extracted": e["extracted"], "neighbours": n} for e, n in zip(chosen, neighbours)]
-    write_jsonl(d / "selected.jsonl", selected)
-    return {"current": {**state["current"], "selected": len(selected)}}
+    write_jsonl(r.selected, selected)
+    return {"current": {"selected": len(selected)}}
 
 
 def instruct(state: LoopState, *, ctx: Context) -> dict:
     """The analyst names each selected error (LE or LEC). Skipped by `mimic` and `random`."""
-    d, cfg = Path(state["iter_dir"]), ctx.cfg
+    r, cfg = RoundFiles(state["iter_dir"]), ctx.cfg
     if cfg.instruct.strategy not in ("le", "lec"):
         return {}
-    selected = read_jsonl(d / "selected.jsonl")
+    selected = read_jsonl(r.selected)
     instructor = Instructor(ctx.clients["analyst"], ctx.task, cfg.instruct.strategy)
     with ctx.ui.bar("analyse errors", len(selected)) as advance:
-        counts = instructor.analyse(selected, d / "analyses.jsonl", advance)
-    return {"current": {**state["current"], **counts}}
+        counts = instructor.analyse(selected, r.analyses, advance)
+    return {"current": counts}
 
 
 def generate(state: LoopState, *, ctx: Context) -> dict:
     """The generator writes new, checked samples for each analysis (`mimic`: for each error's
     question alone), as many for each as the allocation policy gives it; the controls sample
     the task instead (`random`: any skill; `skill_matched`: the selected errors' skills)."""
-    d, cfg = Path(state["iter_dir"]), ctx.cfg
+    r, cfg = RoundFiles(state["iter_dir"]), ctx.cfg
     budget, strategy = cfg.instruct.budget, cfg.instruct.strategy
     seed = cfg.run.seed * 1_000 + state["iteration"]
     if strategy in ("random", "skill_matched"):
-        samples = control_samples(ctx, strategy, read_jsonl(d / "selected.jsonl"), budget, seed)
-        write_jsonl(d / "generated.jsonl", samples)
-        return {"current": {**state["current"], "generated": len(samples)}}
+        samples = control_samples(ctx, strategy, read_jsonl(r.selected), budget, seed)
+        write_jsonl(r.generated, samples)
+        return {"current": {"generated": len(samples)}}
     if strategy == "mimic":
-        sources = read_jsonl(d / "selected.jsonl")
+        sources = read_jsonl(r.selected)
     else:
-        sources = [a for a in read_jsonl(d / "analyses.jsonl") if a["ok"]]
-    accuracy = skill_accuracy(_read_if_exists(d / "eval_mining.jsonl"))
+        sources = [a for a in read_jsonl(r.analyses) if a["ok"]]
+    accuracy = skill_accuracy(_read_if_exists(r.eval("mining")))
     counts = allocate(sources, budget, cfg.instruct.allocation, accuracy)
     record = allocation_record(sources, counts, cfg.instruct.allocation, accuracy)
-    write_json(d / "allocation.json", record)
+    write_json(r.allocation, record)
     generator = DataGenerator(ctx.clients["generator"], ctx.task, judge=ctx.clients.get("judge"),
                               max_repairs=cfg.instruct.max_repairs, mimic=strategy == "mimic")
     with ctx.ui.bar("generate samples", len(sources)) as advance:
-        counts = generator.generate(sources, budget, d / "generated.jsonl",
-                                    d / "generator_calls.jsonl", d / "generation_rejects.jsonl",
-                                    advance, counts=counts)
+        counts = generator.generate(sources, budget, r.generated, r.generator_calls,
+                                    r.generation_rejects, advance, counts=counts)
     allocation = {"policy": record["policy"], "per_skill": record["per_skill"]}
-    return {"current": {**state["current"], **counts, "allocation": allocation}}
+    return {"current": {**counts, "allocation": allocation}}
 
 
 def control_samples(ctx: Context, strategy: str, selected: list[dict], budget: int, seed: int) -> list[dict]:
@@ -137,25 +137,24 @@ def curate_samples(state: LoopState, *, ctx: Context) -> dict:
     from lai.graph.report_skills import kept_breakdown
     from lai.tools.dedup import item_text
 
-    d, k = Path(state["iter_dir"]), state["iteration"]
+    r, k = RoundFiles(state["iter_dir"]), state["iteration"]
     earlier = {f"{s['id']} (round {j})": s for j in range(1, k)
-               for s in _read_if_exists(ctx.iter_dir(j) / "kept.jsonl")}
+               for s in _read_if_exists(ctx.round(j).kept)}
     evaluation = {f"{split} {it['id']}": it for split in ("validation", "test")
                   for it in ctx.items(split)}
     seen = {ctx.task.signature(s) for s in earlier.values()}
     held_out = {ctx.task.signature(it) for it in evaluation.values()}
     kept, rejected, counts = curate(
-        ctx.task, read_jsonl(d / "generated.jsonl"), ctx.cfg.instruct.budget, seen, held_out,
+        ctx.task, read_jsonl(r.generated), ctx.cfg.instruct.budget, seen, held_out,
         held_out_texts={i: item_text(it) for i, it in evaluation.items()},
         held_out_solutions={i: it.get("answer") or "" for i, it in evaluation.items()},
         seen_texts={i: item_text(s) for i, s in earlier.items()})
-    write_jsonl(d / "kept.jsonl", kept)
-    write_jsonl(d / "rejected.jsonl", rejected)
+    write_jsonl(r.kept, kept)
+    write_jsonl(r.rejected, rejected)
     ctx.ui.info(f"  kept {counts['kept']} samples, rejected {counts['rejected']}: "
-                + ", ".join(f"{r} {n}" for r, n in counts.items() if r not in ("kept", "rejected")))
-    by_skill, by_category = kept_breakdown(kept, _read_if_exists(d / "analyses.jsonl"),
-                                           ctx.cfg.instruct.strategy)
-    return {"current": {**state["current"], "kept": counts["kept"], "rejected": counts,
+                + ", ".join(f"{why} {n}" for why, n in counts.items() if why not in ("kept", "rejected")))
+    by_skill, by_category = kept_breakdown(kept, _read_if_exists(r.analyses), ctx.cfg.instruct.strategy)
+    return {"current": {"kept": counts["kept"], "rejected": counts,
                         "kept_by_skill": by_skill, "kept_by_category": by_category}}
 
 
@@ -164,21 +163,21 @@ def train(state: LoopState, *, ctx: Context) -> dict:
     A failed training is recorded as this round's error, not a crash of the run."""
     from lai.training.jobs import TrainingFailed
 
-    d, k, cfg = Path(state["iter_dir"]), state["iteration"], ctx.cfg
-    kept = read_jsonl(d / "kept.jsonl")
-    earlier = [s for j in range(1, k) for s in _read_if_exists(ctx.iter_dir(j) / "kept.jsonl")]
+    r, k, cfg = RoundFiles(state["iter_dir"]), state["iteration"], ctx.cfg
+    kept = read_jsonl(r.kept)
+    earlier = [s for j in range(1, k) for s in _read_if_exists(ctx.round(j).kept)]
     rng = random.Random(cfg.run.seed * 1_000 + k)
     replay = rng.sample(earlier, min(len(earlier), round(cfg.train.replay_fraction * len(kept))))
     rows = [{"prompt": ctx.task.prompt(s),
              "completion": [{"role": "assistant", "content": ctx.task.completion(s)}]}
             for s in kept + replay]
-    current = {**state["current"], "train_samples": len(rows), "replay": len(replay)}
+    counts = {"train_samples": len(rows), "replay": len(replay)}
     if not kept:
-        return {"current": {**current, "error": "no samples to train on"}}
-    write_jsonl(d / "train.jsonl", rows)
+        return {"current": {**counts, "error": "no samples to train on"}}
+    write_jsonl(r.train, rows)
     job = {"cfg": cfg.train.model_dump(mode="json"), "model_path": ctx.model_path,
-           "train_path": str(d / "train.jsonl"), "out_dir": str(d / "adapter"),
-           "init_adapter": state["best_adapter"], "log_path": str(d / "train_log.jsonl")}
+           "train_path": str(r.train), "out_dir": str(r.adapter),
+           "init_adapter": state["best_adapter"], "log_path": str(r.train_log)}
     with ctx.ui.bar("train LoRA", cfg.train.epochs) as advance:
         done = [0]
 
@@ -191,23 +190,22 @@ def train(state: LoopState, *, ctx: Context) -> dict:
                 done[0] = rec["step"]
 
         try:
-            summary = ctx.target.train(job, d / "train_job.json", d / "train_stdout.log",
-                                       on_progress)
+            summary = ctx.target.train(job, r.train_job, r.train_stdout, on_progress)
         except TrainingFailed as e:
             ctx.ui.info(f"[red]training failed[/] (round {k}): {e}")
-            return {"current": {**current, "error": f"training failed: {e}"}}
-    current["train_loss"] = summary.get("train_loss")
-    return {"candidate_adapter": str(d / "adapter"), "current": current}
+            return {"current": {**counts, "error": f"training failed: {e}"}}
+    return {"candidate_adapter": str(r.adapter),
+            "current": {**counts, "train_loss": summary.get("train_loss")}}
 
 
 def validate(state: LoopState, *, ctx: Context) -> dict:
     """Score this round's adapter on validation."""
     if not state.get("candidate_adapter"):
-        return {"current": {**state["current"], "validation": None}}
+        return {"current": {"validation": None}}
     report = ctx.evaluate("validation", state["candidate_adapter"],
-                          Path(state["iter_dir"]) / "eval_validation.jsonl")
+                          RoundFiles(state["iter_dir"]).eval("validation"))
     by_task = {"validation_by_task": report.by_task} if report.by_task else {}
-    return {"current": {**state["current"], "validation": report.accuracy, **by_task,
+    return {"current": {"validation": report.accuracy, **by_task,
                         **_breakdown(report, "validation", compact=True)}}
 
 
@@ -216,30 +214,28 @@ def decide(state: LoopState, *, ctx: Context) -> dict:
     cur, k = dict(state.get("current") or {}), state["iteration"]
     minutes = round((time.time() - cur.pop("started", time.time())) / 60, 2)
     if state.get("stop_reason"):  # a budget ran out mid-round: the round is abandoned
-        history = state["history"]
-        if cur.get("iteration") == k:
-            history = history + [{**cur, "kept_as_best": False, "minutes": minutes,
-                                  "error": f"stopped: {state['stop_reason']}"}]
-        update = {"history": history, "iteration": k + 1}
+        rows = [{**cur, "kept_as_best": False, "minutes": minutes,
+                 "error": f"stopped: {state['stop_reason']}"}] if cur.get("iteration") == k else []
+        update = {"history": rows, "iteration": k + 1}
         ctx.ui.info(f"  round {k} abandoned: {state['stop_reason']}")
-        write_metrics(ctx, {**state, **update})
+        write_metrics(ctx, apply_update(state, update))
         return update
     evidence = {}
     if cur.get("validation") is not None:  # a failed round has no eval_validation.jsonl
         evidence = paired_evidence(
-            read_jsonl(Path(state["iter_dir"]) / "eval_validation.jsonl"),
-            read_jsonl(ctx.iter_dir(state["best_iteration"]) / "eval_validation.jsonl"))
+            read_jsonl(RoundFiles(state["iter_dir"]).eval("validation")),
+            read_jsonl(ctx.round(state["best_iteration"]).eval("validation")))
     verdict = stopping_rule(cur.get("validation"), state["best_score"], state["stale"], k,
                             ctx.cfg.loop, **evidence)
     row = {**cur, "kept_as_best": verdict.keep, "keep_reason": verdict.reason,
            "p_better": verdict.p_better, "minutes": minutes}
-    update = {"history": state["history"] + [row], "stale": verdict.stale,
+    update = {"history": [row], "stale": verdict.stale,
               "stop_reason": verdict.stop_reason or ctx.stop_reason(), "iteration": k + 1}
     if verdict.keep:
         update.update(best_iteration=k, best_adapter=state["candidate_adapter"],
                       best_score=cur["validation"])
     ctx.ui.info(f"  round {k}: validation {_fmt(cur.get('validation'))} ({verdict.reason})")
-    write_metrics(ctx, {**state, **update})
+    write_metrics(ctx, apply_update(state, update))
     return update
 
 
@@ -253,7 +249,7 @@ def final_test(state: LoopState, *, ctx: Context) -> dict:
     test = dict(state["test"])
     if state["best_adapter"]:
         report = ctx.evaluate("test", state["best_adapter"],
-                              ctx.iter_dir(state["best_iteration"]) / "eval_test.jsonl")
+                              ctx.round(state["best_iteration"]).eval("test"))
         test["best"] = report.accuracy
         if report.by_task:
             test["best_by_task"] = report.by_task
@@ -267,7 +263,7 @@ def final_test(state: LoopState, *, ctx: Context) -> dict:
 
 
 def write_metrics(ctx: Context, state: dict) -> None:
-    write_json(ctx.run_dir / "metrics.json", {
+    write_json(ctx.layout.metrics, {
         "run_id": ctx.run_dir.name, "task": ctx.cfg.task.name,
         "strategy": ctx.cfg.instruct.strategy, "history": state["history"],
         "best_iteration": state["best_iteration"], "best_adapter": state["best_adapter"],

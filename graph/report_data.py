@@ -7,13 +7,13 @@ noted in `RunData.notes`, never fatal. Rendering is `report.py`'s.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lai.graph.layout import RoundFiles, RunLayout
 from lai.tools.jsonl import read_jsonl
 
 ROLE_ORDER = ("analyst", "generator", "judge")
@@ -41,9 +41,15 @@ class RunData:
                 return row
         return {}
 
-    def iter_file(self, k: int, name: str) -> list[dict] | None:
-        """Rows of `iter_<k>/<name>`, or None when the file is missing or unreadable."""
-        path = self.run_dir / f"iter_{k:03d}" / name
+    @property
+    def layout(self) -> RunLayout:
+        return RunLayout(self.run_dir)
+
+    def round(self, k: int) -> RoundFiles:
+        return self.layout.round(k)
+
+    def rows(self, path: Path) -> list[dict] | None:
+        """Rows of a JSONL file of the run, or None when it is missing or unreadable."""
         if not path.is_file():
             return None
         try:
@@ -56,14 +62,13 @@ class RunData:
 def load_run(run_dir: Path) -> RunData:
     run_dir = Path(run_dir)
     data = RunData(run_dir=run_dir)
-    data.metrics = _read_json(run_dir / "metrics.json", data) or {}
-    data.config, data.roles = _read_config(run_dir / "config.yaml", data)
-    usage = _read_json(run_dir / "usage.json", data) or {}
+    layout = data.layout
+    data.metrics = _read_json(layout.metrics, data) or {}
+    data.config, data.roles = _read_config(layout.config, data)
+    usage = _read_json(layout.usage, data) or {}
     data.usage = usage.get("roles") or data.metrics.get("usage") or {}
-    data.latency = _read_latency(run_dir / "trace.sqlite", data)
-    rounds = {r.get("iteration") for r in data.metrics.get("history") or []}
-    rounds |= {int(m.group(1)) for p in run_dir.glob("iter_*")
-               if p.is_dir() and (m := re.fullmatch(r"iter_(\d+)", p.name))}
+    data.latency = _read_latency(layout.trace, data)
+    rounds = {r.get("iteration") for r in data.metrics.get("history") or []} | set(layout.rounds())
     data.rounds = sorted(k for k in rounds if isinstance(k, int) and k >= 1)
     return data
 
@@ -128,7 +133,7 @@ def category_counts(data: RunData) -> dict[int, Counter | None]:
     """Round → error categories of its ok analyses; None where the round has no analyses."""
     out: dict[int, Counter | None] = {}
     for k in data.rounds:
-        rows = data.iter_file(k, "analyses.jsonl")
+        rows = data.rows(data.round(k).analyses)
         out[k] = None if rows is None else Counter(
             " ".join(str(r.get("category") or "uncategorised").lower().split())
             for r in rows if r.get("ok"))
@@ -138,10 +143,10 @@ def category_counts(data: RunData) -> dict[int, Counter | None]:
 def sample_counts(data: RunData, k: int) -> dict[str, Any] | None:
     """generated / kept / rejects by reason for one round; None when nothing was generated."""
     row = data.history_row(k)
-    generated = data.iter_file(k, "generated.jsonl")
-    kept = data.iter_file(k, "kept.jsonl")
-    rejected = data.iter_file(k, "rejected.jsonl")
-    gen_rejects = data.iter_file(k, "generation_rejects.jsonl")
+    generated = data.rows(data.round(k).generated)
+    kept = data.rows(data.round(k).kept)
+    rejected = data.rows(data.round(k).rejected)
+    gen_rejects = data.rows(data.round(k).generation_rejects)
     if generated is None and "generated" not in row:
         return None
     reasons: Counter = Counter()
@@ -172,7 +177,7 @@ def example_round(data: RunData) -> int | None:
     best = data.metrics.get("best_iteration")
     candidates = ([best] if isinstance(best, int) and best >= 1 else []) + data.rounds[::-1]
     for k in candidates:
-        if (data.run_dir / f"iter_{k:03d}" / "selected.jsonl").is_file():
+        if data.round(k).selected.is_file():
             return k
     return None
 
@@ -180,13 +185,13 @@ def example_round(data: RunData) -> int | None:
 def example_material(data: RunData, k: int) -> tuple[list[dict], dict[str, dict], dict[str, list]]:
     """Round `k`'s selected errors, their analyses by error id, and each error's samples as
     `(sample, status, kept)`, generation rejects included."""
-    selected = data.iter_file(k, "selected.jsonl") or []
-    analyses = {a.get("error_id"): a for a in data.iter_file(k, "analyses.jsonl") or []}
-    generated = data.iter_file(k, "generated.jsonl") or []
-    kept = {s.get("id") for s in data.iter_file(k, "kept.jsonl") or []}
-    rejected = {s.get("id"): s.get("reject_reason") for s in data.iter_file(k, "rejected.jsonl") or []}
-    curated = (data.run_dir / f"iter_{k:03d}" / "kept.jsonl").is_file()
-    gen_rejects = data.iter_file(k, "generation_rejects.jsonl") or []
+    selected = data.rows(data.round(k).selected) or []
+    analyses = {a.get("error_id"): a for a in data.rows(data.round(k).analyses) or []}
+    generated = data.rows(data.round(k).generated) or []
+    kept = {s.get("id") for s in data.rows(data.round(k).kept) or []}
+    rejected = {s.get("id"): s.get("reject_reason") for s in data.rows(data.round(k).rejected) or []}
+    curated = data.round(k).kept.is_file()
+    gen_rejects = data.rows(data.round(k).generation_rejects) or []
     by_source: dict[str, list[tuple[dict, str, bool]]] = {}
     for s in generated:
         sid = s.get("id")

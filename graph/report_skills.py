@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lai.agents.evaluator import accuracies, group_of, phrasing_breakdown, skill_breakdown
+from lai.graph.layout import RunLayout
 from lai.tools.jsonl import read_jsonl
 
 MAX_SKILL_LINES = 10  # skills drawn in the plot (the largest); the table lists all
@@ -93,10 +94,10 @@ def _from_rows(rows: list[dict] | None) -> tuple[dict[str, dict], dict[str, dict
 
 
 def gather_skills(metrics: dict, run_dir: Path,
-                  read: Callable[[int, str], list[dict] | None] | None = None) -> SkillData:
+                  read: Callable[[Path], list[dict] | None] | None = None) -> SkillData:
     """Per-skill data from `metrics.json`, falling back to the round folders' files.
-    `read(k, name)` returns the rows of `iter_<k>/<name>`, or None when missing or unreadable."""
-    read = read or _reader(Path(run_dir))
+    `read(path)` returns a round file's rows, or None when missing or unreadable."""
+    read, layout = read or _read_rows, RunLayout(run_dir)
     history = [r for r in metrics.get("history") or [] if isinstance(r.get("iteration"), int)]
     rows_by_k = {r["iteration"]: r for r in history}
     rounds = sorted(rows_by_k)
@@ -111,17 +112,17 @@ def gather_skills(metrics: dict, run_dir: Path,
             if isinstance(row.get("validation_n_by_skill"), dict):
                 data.validation_n.update(row["validation_n_by_skill"])
         elif row.get("validation") is not None:
-            by_skill, _ = _from_rows(read(k, "eval_validation.jsonl"))
+            by_skill, _ = _from_rows(read(layout.round(k).eval("validation")))
             if by_skill:
                 data.validation[k] = accuracies(by_skill)
                 data.validation_n.update({s: v["n"] for s, v in by_skill.items()})
         if k >= 1:
             by_skill, by_category = row.get("kept_by_skill"), row.get("kept_by_category")
             if not isinstance(by_category, dict):
-                kept = read(k, "kept.jsonl")
+                kept = read(layout.round(k).kept)
                 if kept is not None:
                     by_skill, by_category = kept_breakdown(
-                        kept, read(k, "analyses.jsonl") or [], str(metrics.get("strategy")))
+                        kept, read(layout.round(k).analyses) or [], str(metrics.get("strategy")))
             if isinstance(by_category, dict):
                 data.kept[k] = by_skill if isinstance(by_skill, dict) else {}
                 data.kept_categories[k] = by_category
@@ -135,7 +136,7 @@ def gather_skills(metrics: dict, run_dir: Path,
         if not by_skill and not by_phrasing:
             k = 0 if which == "baseline" else best
             if isinstance(k, int):
-                by_skill, by_phrasing = _from_rows(read(k, "eval_test.jsonl"))
+                by_skill, by_phrasing = _from_rows(read(layout.round(k).eval("test")))
         if by_skill:
             data.test[which] = by_skill
         if by_phrasing:
@@ -143,14 +144,11 @@ def gather_skills(metrics: dict, run_dir: Path,
     return data
 
 
-def _reader(run_dir: Path) -> Callable[[int, str], list[dict] | None]:
-    def read(k: int, name: str) -> list[dict] | None:
-        path = run_dir / f"iter_{k:03d}" / name
-        try:
-            return read_jsonl(path) if path.is_file() else None
-        except Exception:  # noqa: BLE001 - a missing breakdown must not stop `lai show`
-            return None
-    return read
+def _read_rows(path: Path) -> list[dict] | None:
+    try:
+        return read_jsonl(path) if path.is_file() else None
+    except Exception:  # noqa: BLE001 - a missing breakdown must not stop `lai show`
+        return None
 
 
 def acc(groups: dict[str, dict], key: str) -> float | None:
@@ -290,7 +288,7 @@ def kept_tables(data: SkillData) -> str:
 
 def sections(run) -> tuple[str, str]:
     """The report's two per-skill sections for a `RunData`: accuracy, and kept samples."""
-    data = gather_skills(run.metrics, run.run_dir, run.iter_file)
+    data = gather_skills(run.metrics, run.run_dir, run.rows)
     accuracy = f"""<section id="skills"><h2>Accuracy per skill</h2>
 <div class="plot">{skill_plot(data)}</div>
 {skill_table(data)}

@@ -12,8 +12,10 @@ from lai.agents.evaluator import Evaluator
 from lai.graph import nodes
 from lai.graph.cli import main
 from lai.graph.config import load_config
+from lai.graph.context import Context
 from lai.graph.report import write_report
 from lai.graph.report_skills import gather_skills, kept_breakdown
+from lai.graph.state import apply_update
 from lai.graph.ui import UI
 from lai.tools.generation import GenerationConfig
 from lai.tools.jsonl import read_jsonl, write_json, write_jsonl
@@ -123,24 +125,17 @@ def test_kept_breakdown_counts_skills_and_categories():
     assert kept_breakdown([], analyses, "le") == ({}, {})
 
 
-class FakeContext:
-    """What the nodes need of a Context; evaluation answers from a fixed script."""
+class FakeContext(Context):
+    """A run's Context on fixed items, whose evaluation answers from a fixed script."""
 
     def __init__(self, run_dir, task, items, script, strategy="lec"):
-        self.run_dir, self.task, self._items, self.script = run_dir, task, items, script
-        self.cfg = load_config(None, [f"instruct.strategy={strategy}", "loop.max_iterations=1"])
-        self.ui, self.ledger, self.clients = UI(quiet=True), None, {}
-
-    def iter_dir(self, k):
-        path = self.run_dir / f"iter_{k:03d}"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        cfg = load_config(None, [f"instruct.strategy={strategy}", "loop.max_iterations=1"])
+        super().__init__(cfg=cfg, run_dir=run_dir, task=task, model_path="fake", clients={},
+                         ui=UI(quiet=True))
+        self._items, self.script = items, script
 
     def items(self, split):
         return self._items[split]
-
-    def stop_reason(self):
-        return None
 
     def evaluate(self, split, adapter, out_path):
         items = self._items[split]
@@ -166,10 +161,8 @@ def _loop_once(tmp_path, task):
     write_jsonl(d / "analyses.jsonl", [{"error_id": "e1", "ok": True, "category": "arithmetic slip"},
                                        {"error_id": "e2", "ok": True, "category": "wrong operation"}])
     state = {**state, "iter_dir": str(d), "current": {"iteration": 1}, "candidate_adapter": adapter}
-    state["current"] = nodes.curate_samples(state, ctx=ctx)["current"]
-    state["current"] = nodes.validate(state, ctx=ctx)["current"]
-    state = {**state, **nodes.decide(state, ctx=ctx)}
-    state = {**state, **nodes.final_test(state, ctx=ctx)}
+    for node in (nodes.curate_samples, nodes.validate, nodes.decide, nodes.final_test):
+        state = apply_update(state, node(state, ctx=ctx))
     return ctx, items, json.loads((tmp_path / "metrics.json").read_text())
 
 
