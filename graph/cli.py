@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lai.tools.errors import LaiError
+from lai.tools.errors import LaiError, disk_full
 
 console = Console()
 
@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[yellow]interrupted[/]")
         return 130
     except Exception as e:  # noqa: BLE001 - a bug or the environment: one line, traceback on --debug
+        if full := disk_full(e):
+            return _fail(f"the disk is full ({full}): free some space, then run the command again "
+                         f"(a run continues where it stopped with `lai resume`)", 1, debug)
         return _fail(f"{type(e).__name__}: {e}\n(unexpected: rerun with --debug for the traceback)", 1, debug)
 
 
@@ -338,7 +341,9 @@ def _execute(ctx, resume: bool, started: float) -> int:
     prior_s = read_json(run_dir / "status.json").get("active_s", 0.0)
     write_status(run_dir, "running", resume=resume_cmd)
     try:
-        final = graph.invoke(None if resume else {}, config)
+        # a run stopped before its first checkpoint (a full disk, a kill) starts over when resumed
+        resume_from_checkpoint = resume and graph.checkpointer.get_tuple(config) is not None
+        final = graph.invoke(None if resume_from_checkpoint else {}, config)
     except BaseException as e:
         # A stop request counts even when a library turned the KeyboardInterrupt into another error.
         if ctx.interrupted or isinstance(e, KeyboardInterrupt):
@@ -347,8 +352,11 @@ def _execute(ctx, resume: bool, started: float) -> int:
             console.print(f"[yellow]interrupted[/] ({reason}); the last finished step is "
                           f"checkpointed. Continue with:\n  {resume_cmd}")
             return 130
-        write_status(run_dir, "failed", error=f"{type(e).__name__}: {e}",
-                     active_s=prior_s + time.time() - started)
+        try:
+            write_status(run_dir, "failed", error=f"{type(e).__name__}: {e}",
+                         active_s=prior_s + time.time() - started)
+        except OSError:  # a full disk fails this write too; once this process ends it reads interrupted
+            pass
         console.print(f"[red]run failed[/]; the last finished step is checkpointed. Once the "
                       f"cause is fixed, continue with:\n  {resume_cmd}")
         raise

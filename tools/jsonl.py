@@ -28,8 +28,10 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it owner-only; a plain open would not
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)  # a full disk leaves no half file, and gets its space back
+        if isinstance(e, OSError) and e.errno and e.filename is None:  # write and fsync name no file
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
     return path
 

@@ -7,8 +7,10 @@ Kept apart from the trainer so that the orchestrator's side needs neither torch 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -78,11 +80,18 @@ def run_training_subprocess(
                 proc.kill()
                 proc.wait()
     if rc != 0:
+        tail = _log_tail(stdout_log_path)
+        if _DISK_FULL.search(tail):  # not a failed round: the run stops, and resumes once there is space
+            raise OSError(errno.ENOSPC, f"No space left on device while training{tail}")
         why = f", killed by signal {-rc}: out of memory?" if rc < 0 else ""
-        raise TrainingFailed(f"Training failed (exit code {rc}{why}){_log_tail(stdout_log_path)}")
+        raise TrainingFailed(f"Training failed (exit code {rc}{why}){tail}")
     if summary is None:
         raise TrainingFailed(f"Training exited 0 but wrote no summary to {log_path}{_log_tail(stdout_log_path)}")
     return summary
+
+
+# How a full disk reads in the training child's log: Python's OSError, safetensors' IoError.
+_DISK_FULL = re.compile(r"\[Errno 28\]|No space left on device|StorageFull")
 
 
 def _die_with_parent() -> None:
