@@ -36,7 +36,7 @@ ENVIRONMENT = """environment:
   LAI_RUNS_DIR   where `lai run` writes runs and `lai runs/show/trace/report/resume/export`
                  find them, from any folder (default: runs, under the current folder)
   LAI_CACHE_DIR  converted models and the LLM response cache (default: ~/.cache/lai)
-  LAI_DATA_DIR   the benchmark data folder (default: <repo>/../shared/data)"""
+  LAI_DATA_DIR   the benchmark data folder of the built-in benchmark tasks (no default)"""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,28 +55,30 @@ class RowSkip(Exception):
 # ---------------------------------------------------------------- data folder
 
 
-def data_dir() -> Path:
-    """The shared benchmark folder: `$LAI_DATA_DIR`, else `<repo>/../shared/data`."""
+def data_dir() -> Path | None:
+    """The benchmark data folder, `$LAI_DATA_DIR` (docs/tasks.md); None when it is not set.
+    Never guessed from where the code lives: an installed package has no `../shared`."""
     env = os.environ.get("LAI_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return Path(env).expanduser() if env else None
 
 
 def default_path(task: str, relative: str) -> str:
     """A built-in task's default file under `data_dir()`.
 
     Raises:
-        LaiError: the file is missing; says where it looked and how to point at a file.
+        LaiError: no data folder is set, or the file is missing; says where it looked and how
+            to point at a file.
     """
     folder = data_dir()
+    fix = ("set LAI_DATA_DIR to the folder holding it (e.g. `export LAI_DATA_DIR=../shared/data`), "
+           "or point the task at a file with task.options.path (or task.options.paths per split)")
+    if folder is None:
+        raise LaiError(f"task {task!r}: its default data file {relative} is read from the benchmark "
+                       f"data folder, and LAI_DATA_DIR is not set: {fix}")
     path = folder / relative
     if not path.is_file():
-        how = "$LAI_DATA_DIR" if os.environ.get("LAI_DATA_DIR") else "default <repo>/../shared/data"
-        raise LaiError(
-            f"task {task!r}: default data file {relative} not found in {folder} ({how}); set "
-            f"LAI_DATA_DIR to the folder holding it, or point the task at a file with "
-            f"task.options.path (or task.options.paths per split)")
+        raise LaiError(f"task {task!r}: default data file {relative} not found in {folder} "
+                       f"($LAI_DATA_DIR): {fix}")
     return str(path)
 
 

@@ -4,18 +4,13 @@ the mean of the tasks' accuracies (or pooled)."""
 import pytest
 
 from lai.agents.instructor import error_prompt
-from lai.tools import sources
 from lai.tools.errors import LaiError
 from lai.tools.tasks import get_task
-
-needs_mmlu = pytest.mark.skipif(not (sources.data_dir() / "mmlu" / "train.jsonl").is_file(),
-                                reason="shared MMLU data not present (set LAI_DATA_DIR)")
 
 SPEC = [{"name": "arith", "options": {"n_mining": 12, "n_validation": 6, "n_test": 6}},
         {"name": "mmlu"}]
 
 
-@needs_mmlu
 def test_items_dispatch_to_their_own_task_and_scores_average():
     task = get_task("mixed", tasks=SPEC, limits={"validation": 4})
     val = task.load("validation")

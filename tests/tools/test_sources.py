@@ -10,14 +10,11 @@ import time
 
 import pytest
 
-from lai.tools import sources
 from lai.tools.errors import LaiError
 from lai.tools.sources import SPLITS, divide
 from lai.tools.tasks import get_task
+from tests.benchmark_data import FULL
 
-SHARED = sources.data_dir()
-needs_shared = pytest.mark.skipif(not (SHARED / "gsm8k" / "test.jsonl").is_file(),
-                                  reason="shared benchmark data not present")
 
 
 def _problem(i: int) -> dict:
@@ -250,19 +247,22 @@ def test_data_dir_env(tmp_path, monkeypatch):
     assert sum(len(get_task("gsm8k").load(s)) for s in SPLITS) == 10
 
 
-@needs_shared
 def test_builtin_defaults_record_their_division():
+    """On the full shared files, or on their excerpts in tests/data (which keep both bad rows)."""
     gsm = get_task("gsm8k")
     info = gsm.split_info()
-    assert {s: v["n"] for s, v in info["splits"].items()} == {"mining": 659, "validation": 264, "test": 396}
+    assert {s: v["n"] for s, v in info["splits"].items()} == (
+        {"mining": 659, "validation": 264, "test": 396} if FULL else {"mining": 12, "validation": 5, "test": 7})
     assert info["sources"][0]["source"].endswith("gsm8k/test.jsonl")
     mbpp = get_task("mbpp").split_info()
-    assert mbpp["splits"]["mining"]["divided"] is False and mbpp["splits"]["mining"]["n"] == 462
+    assert mbpp["splits"]["mining"]["divided"] is False and mbpp["splits"]["mining"]["n"] == (462 if FULL else 13)
     # The shared MBPP test file has two rows with a corrupted entry_point: skipped and listed.
     assert mbpp["on_bad_row"] == "skip" and mbpp["sources"][1]["bad_rows"] == 2
-    assert [b.split(": ")[0].rsplit("/", 2)[-2:] for b in mbpp["sources"][1]["bad"]] == [
-        ["mbpp", "test.jsonl:370"], ["mbpp", "test.jsonl:452"]]
-    assert mbpp["sources"][1]["division"]["counts"] == {"validation": 199, "test": 298}
+    assert [b.split(": ")[0].rsplit("/", 2)[-2:] for b in mbpp["sources"][1]["bad"]] == (
+        [["mbpp", "test.jsonl:370"], ["mbpp", "test.jsonl:452"]] if FULL
+        else [["mbpp", "test.jsonl:13"], ["mbpp", "test.jsonl:14"]])
+    assert mbpp["sources"][1]["division"]["counts"] == (
+        {"validation": 199, "test": 298} if FULL else {"validation": 5, "test": 7})
 
 
 # ---------------------------------------------------------------- Hugging Face
