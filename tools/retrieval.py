@@ -45,8 +45,8 @@ def nearest(
     import faiss
 
     k = min(k, len(corpus))
-    if k == 0 or not queries:
-        return np.zeros((len(queries), 0), dtype=int), np.zeros((len(queries), 0))
+    if k == 0 or not queries:  # nothing to search, in the promised shape
+        return np.zeros((len(queries), k), dtype=int), np.zeros((len(queries), k))
     embed = embed or minilm_embedder()
     corpus_vecs = _unit(embed(corpus))
     index = faiss.IndexFlatIP(corpus_vecs.shape[1])

@@ -38,8 +38,17 @@ def test_one_round_end_to_end(tmp_path, strategy, capsys):
     round1 = metrics["history"][1]
     assert round1["selected"] == min(4, round1["errors"])
     assert 0 < round1["kept"] <= 12 and round1["train_loss"] is not None
-    assert metrics["stop_reason"]  # max_iterations=1, or patience if the round did not gain
+    assert_training_changed_the_adapter(it / "adapter")
+    # decide's verdict and everything that follows from it, whichever way the round went
+    kept = round1["kept_as_best"]
+    assert round1["keep_reason"].startswith("kept: " if kept else "rolled back: ")
+    assert metrics["stop_reason"] == ("reached max_iterations=1" if kept
+                                      else "no gain of 0.005 in 1 round(s) (patience 1)")
+    assert (metrics["best_iteration"], metrics["best_adapter"]) == ((1, str(it / "adapter")) if kept else (0, None))
+    assert metrics["best_validation"] == (round1["validation"] if kept else metrics["history"][0]["validation"])
     assert {"baseline", "best", "baseline_by_skill", "best_by_skill"} <= set(metrics["test"])
+    if not kept:  # the base model stayed best: its test score is the best one
+        assert metrics["test"]["best"] == metrics["test"]["baseline"]
 
     selected = [json.loads(line) for line in (it / "selected.jsonl").open()]
     n_right = sum(1 for _ in (it / "mine_right.jsonl").open())
@@ -64,6 +73,15 @@ def test_one_round_end_to_end(tmp_path, strategy, capsys):
     inspect_finished_run(tmp_path, run, selected, capsys)
 
 
+def assert_training_changed_the_adapter(adapter):
+    """LoRA starts with B = 0: a trained adapter has B weights away from zero."""
+    from safetensors.torch import load_file
+
+    weights = load_file(adapter / "adapter_model.safetensors")
+    lora_b = [w for name, w in weights.items() if "lora_B" in name]
+    assert lora_b and all(w.abs().max() > 0 for w in lora_b)
+
+
 def inspect_finished_run(runs_dir, run, selected, capsys):
     """`lai runs / show / trace / export` on the run just made."""
     capsys.readouterr()
@@ -82,6 +100,7 @@ def inspect_finished_run(runs_dir, run, selected, capsys):
     assert main(["trace", "tiny", "--runs-dir", str(runs_dir), "--follow", "no-such-error"]) == 2
     metrics = json.loads((run / "metrics.json").read_text())
     rc = main(["export", "tiny", "--runs-dir", str(runs_dir), "--out", str(runs_dir / "export")])
+    # both outcomes are also checked deterministically on the fake target (test_loop_fast.py)
     if metrics["best_adapter"]:
         assert rc == 0
         card = (runs_dir / "export" / "README.md").read_text()

@@ -8,9 +8,11 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from lai.graph import nodes
 from lai.graph.build import build_graph, recursion_limit
-from lai.graph.config import load_config
+from lai.graph.config import dump_config, load_config
 from lai.graph.context import Context
+from lai.graph.export import export_run
 from lai.graph.ui import UI
+from lai.tools.errors import LaiError
 from lai.tools.jsonl import read_jsonl
 from lai.tools.tasks import get_task
 from lai.tools.trace import TraceStore
@@ -23,6 +25,7 @@ TINY = ["task.options.n_mining=28", "task.options.n_validation=14", "task.option
 
 def make_context(tmp_path, *overrides, trace=False, **target_options):
     cfg = load_config(None, [*TINY, *overrides])
+    (tmp_path / "config.yaml").write_text(dump_config(cfg))  # as `lai run` writes it
     task = get_task(cfg.task.name, **cfg.task.options)
     store = TraceStore(tmp_path / "trace.sqlite") if trace else None
     return Context(cfg=cfg, run_dir=tmp_path, task=task, model_path="fake",
@@ -67,6 +70,11 @@ def test_one_round_learns_the_weak_skills_and_keeps_the_adapter(tmp_path):
     assert nodes_run == ["baseline", "mine", "select", "instruct", "generate", "curate", "train",
                          "validate", "decide", "final_test"]
 
+    out = export_run(tmp_path, tmp_path / "export")  # the kept adapter, with its model card
+    card = (out / "README.md").read_text()
+    assert learned_skills(str(out)) == learned_skills(adapter)
+    assert f"| 1 | 1.000 | 8 | {round1['generated']} | 8 | yes |" in card and "8 samples kept" in card
+
 
 def test_a_worse_round_is_rolled_back_and_the_next_round_starts_from_the_best(tmp_path):
     # one error a round: round 1 learns one weak skill, round 2's adapter forgets it
@@ -93,6 +101,8 @@ def test_a_failed_training_is_a_failed_round_not_a_crash(tmp_path):
     assert round1["error"] == "training failed: fake: out of memory"
     assert round1["validation"] is None and round1["kept_as_best"] is False
     assert final["best_adapter"] is None and final["test"]["best"] == final["test"]["baseline"]
+    with pytest.raises(LaiError, match="no round beat the base model"):
+        export_run(tmp_path, tmp_path / "export")
 
 
 # --------------------------------------------------------------------------- decide alone

@@ -29,7 +29,10 @@ def test_neighbours_are_the_exact_nearest_by_cosine():
 
 
 def test_k_larger_than_corpus_and_empty_inputs():
+    """Always shape (len(queries), min(k, len(corpus))), empty inputs included."""
     idx, scores = nearest(["a question"], ["only one"], k=3, embed=minilm_embedder())
-    assert idx.shape == (1, 1)
-    idx, _ = nearest([], ["x"], k=2)
-    assert idx.shape == (0, 1) or idx.shape[0] == 0
+    assert idx.tolist() == [[0]] and scores.shape == (1, 1) and -1.0 <= scores[0, 0] <= 1.0
+    idx, scores = nearest([], ["x", "y"], k=1)
+    assert idx.shape == scores.shape == (0, 1)
+    idx, scores = nearest(["a", "b"], [], k=2)
+    assert idx.shape == scores.shape == (2, 0)
