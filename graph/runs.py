@@ -14,13 +14,14 @@ from typing import Any
 
 import yaml
 
+from lai.graph.layout import RunLayout
 from lai.tools.errors import LaiError
 from lai.tools.jsonl import write_json
 
 
 def write_status(run_dir: Path, status: str, **extra: Any) -> None:
-    old = read_json(run_dir / "status.json")
-    write_json(run_dir / "status.json", {
+    old = read_json(RunLayout(run_dir).status)
+    write_json(RunLayout(run_dir).status, {
         **old, "status": status, "pid": os.getpid(), "updated": time.time(),
         "started": old.get("started", time.time()),
         # when the current session began (a `lai run` or `lai resume`), for its running time
@@ -38,7 +39,7 @@ def read_json(path: Path) -> dict:
 def status_of(run_dir: Path) -> str:
     """`running` only while its process lives: a run killed by -9 shows as `interrupted`;
     `not started` for a folder whose start never reached the first step."""
-    status = read_json(run_dir / "status.json")
+    status = read_json(RunLayout(run_dir).status)
     state = status.get("status", "unknown" if started(run_dir) else "not started")
     if state == "running" and not _alive(status.get("pid")):
         return "interrupted"
@@ -59,7 +60,8 @@ def _alive(pid: int | None) -> bool:
 
 def started(run_dir: Path) -> bool:
     """Whether the run reached its first step (a status, a checkpoint or metrics exist)."""
-    return any((run_dir / name).exists() for name in ("status.json", "state.sqlite", "metrics.json"))
+    layout = RunLayout(run_dir)
+    return any(path.exists() for path in (layout.status, layout.state, layout.metrics))
 
 
 def find_run(runs_dir: Path, name: str) -> Path:
@@ -71,7 +73,7 @@ def find_run(runs_dir: Path, name: str) -> Path:
     """
     candidates = (Path(name), runs_dir / name)
     for candidate in candidates:
-        if (candidate / "config.yaml").exists():
+        if RunLayout(candidate).config.exists():
             if not started(candidate):
                 raise LaiError(f"run {candidate} has not started: it has a config but no status, "
                                f"checkpoint or metrics (its start failed before the first step, "
@@ -82,16 +84,16 @@ def find_run(runs_dir: Path, name: str) -> Path:
         if candidate.is_dir():
             raise LaiError(f"{candidate} is not a run folder: it has no config.yaml; give a run "
                            f"id or a run's folder (`lai runs --runs-dir DIR` lists them)")
-    known = ", ".join(sorted(p.name for p in runs_dir.glob("*") if (p / "config.yaml").exists())[-8:])
+    known = ", ".join(sorted(p.name for p in runs_dir.glob("*") if RunLayout(p).config.exists())[-8:])
     raise LaiError(f"no run {name!r} in {runs_dir}" + (f" (runs there: {known})" if known else "")
                    + "; give a run's folder, or the folder holding it with --runs-dir or $LAI_RUNS_DIR")
 
 
 def summary(run_dir: Path) -> dict[str, Any]:
     """One row of `lai runs`."""
-    metrics = read_json(run_dir / "metrics.json")
-    status = read_json(run_dir / "status.json")
-    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    metrics = read_json(RunLayout(run_dir).metrics)
+    status = read_json(RunLayout(run_dir).status)
+    config = yaml.safe_load((RunLayout(run_dir).config).read_text()) or {}
     history = metrics.get("history", [])
     started = status.get("started")
     return {
@@ -116,5 +118,5 @@ def _minutes(run_dir: Path, status: dict) -> float | None:
 
 
 def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
-    dirs = [p for p in runs_dir.glob("*") if (p / "config.yaml").exists()] if runs_dir.exists() else []
+    dirs = [p for p in runs_dir.glob("*") if RunLayout(p).config.exists()] if runs_dir.exists() else []
     return sorted((summary(p) for p in dirs), key=lambda r: r["started"] or 0)

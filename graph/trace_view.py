@@ -10,15 +10,17 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from lai.graph.layout import RunLayout
 from lai.tools.errors import LaiError
 from lai.tools.jsonl import read_jsonl
 from lai.tools.trace import TraceStore
 
 
 def _store(run_dir: Path) -> TraceStore:
-    if not (run_dir / "trace.sqlite").exists():
+    path = RunLayout(run_dir).trace
+    if not path.exists():
         raise LaiError(f"{run_dir} has no trace.sqlite (a run from before traces existed?)")
-    return TraceStore(run_dir / "trace.sqlite")
+    return TraceStore(path)
 
 
 def _where(filters: dict[str, object], errors_only: bool) -> tuple[str, tuple]:
@@ -75,39 +77,38 @@ def _rows(path: Path) -> list[dict]:
 
 def follow_error(console: Console, run_dir: Path, error_id: str, iteration: int | None = None) -> None:
     """One error's story: wrong answer → LEC neighbours → analysis → samples → kept or why not."""
-    rounds = sorted(run_dir.glob("iter_*"))
-    if iteration is not None:
-        rounds = [run_dir / f"iter_{iteration:03d}"]
-    found = [(d, e) for d in rounds for e in _rows(d / "selected.jsonl") if e["id"] == error_id]
+    layout = RunLayout(run_dir)
+    rounds = [layout.round(k) for k in ([iteration] if iteration is not None else layout.rounds())]
+    found = [(r, e) for r in rounds for e in _rows(r.selected) if e["id"] == error_id]
     if not found:
         raise LaiError(f"error {error_id!r} was not selected in any round of {run_dir.name} "
                        "(ids are in iter_*/selected.jsonl)")
-    for d, e in found:
+    for r, e in found:
         item = e["item"]
-        console.rule(f"{error_id} in {d.name}")
+        console.rule(f"{error_id} in {r.dir.name}")
         console.print(Panel(f"{item['question']}\n\n[bold]gold:[/] {item.get('target')}\n"
                             f"[bold]target answered:[/] {e.get('extracted')}\n\n{e['response']}",
                             title="error", expand=False))
         for n in e.get("neighbours", []):
             console.print(Panel(n["item"]["question"], title=f"right neighbour (similarity {n.get('similarity')})",
                                 expand=False))
-        for a in _rows(d / "analyses.jsonl"):
+        for a in _rows(r.analyses):
             if a["error_id"] == error_id:
                 text = (f"[bold]diagnosis:[/] {a.get('diagnosis')}\n[bold]category:[/] {a.get('category')}\n"
                         f"[bold]skill:[/] {a.get('skill')}" if a["ok"] else
                         f"[red]no analysis[/]: {a.get('call_error') or (a.get('reply') or '')[:300]}")
                 console.print(Panel(text, title="analysis", expand=False))
-        kept = {s["id"] for s in _rows(d / "kept.jsonl")}
-        dropped = {s["id"]: s["reject_reason"] for s in _rows(d / "rejected.jsonl")}
+        kept = {s["id"] for s in _rows(r.kept)}
+        dropped = {s["id"]: s["reject_reason"] for s in _rows(r.rejected)}
         table = Table(title="samples it produced")
         for col in ("id", "question", "answer", "fate"):
             table.add_column(col)
-        for s in _rows(d / "generated.jsonl"):
+        for s in _rows(r.generated):
             if s.get("source_error") == error_id:
                 fate = "[green]kept[/]" if s["id"] in kept else f"[yellow]{dropped.get(s['id'], 'not kept')}[/]"
                 table.add_row(s["id"].split("/")[-1], s["question"][:70], str(s.get("target")), fate)
-        for r in _rows(d / "generation_rejects.jsonl"):
-            if r.get("source_error") == error_id:
-                table.add_row(str(r.get("id", "-")).split("/")[-1], (r.get("question") or r.get("text") or "")[:70],
-                              str(r.get("target", "-")), f"[red]{r['stage']}: {r['reason'][:60]}[/]")
+        for bad in _rows(r.generation_rejects):
+            if bad.get("source_error") == error_id:
+                table.add_row(str(bad.get("id", "-")).split("/")[-1], (bad.get("question") or bad.get("text") or "")[:70],
+                              str(bad.get("target", "-")), f"[red]{bad['stage']}: {bad['reason'][:60]}[/]")
         console.print(table)
