@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lai.graph.layout import RunLayout
 from lai.tools.errors import LaiError, disk_full
 
 console = Console()
@@ -210,14 +211,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, [*flags, *args.overrides], origins=flags)
     run_id = cfg.run.run_id or f"{cfg.task.name}-{cfg.instruct.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = cfg.run.runs_dir / run_id
-    if (run_dir / "state.sqlite").exists():
+    if RunLayout(run_dir).state.exists():
         raise LaiError(f"run {run_id!r} already exists in {cfg.run.runs_dir}; pick another --run-id "
                        f"or continue it with `lai resume {run_id} --runs-dir {cfg.run.runs_dir}`")
     task, llms = _preflight(cfg)  # before the run folder exists
     fresh = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+        atomic_write_text(RunLayout(run_dir).config, dump_config(cfg))
         ctx = _open_run(cfg, run_dir, task, llms, quiet=args.quiet, resume=False)
     except BaseException:
         if fresh:  # nothing ran yet: leave no half-written run behind
@@ -237,7 +238,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if status_of(run_dir) == "finished":
         console.print(f"run {run_dir.name} already finished; `lai show {_run_ref(run_dir)}` shows it")
         return 0
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(RunLayout(run_dir).config)
     task, llms = _preflight(cfg)
     ctx = _open_run(cfg, run_dir, task, llms, quiet=args.quiet, resume=True)
     return _execute(ctx, resume=True, started=started)
@@ -302,11 +303,11 @@ def _open_run(cfg, run_dir: Path, task, llms: dict, quiet: bool, resume: bool):
     # Raised inside transformers/peft when an adapter loads; nothing a user can act on.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
     ui = UI(console, quiet=quiet)
-    write_json(run_dir / "splits.json", task.split_info())  # how the splits were made
+    write_json(RunLayout(run_dir).splits, task.split_info())  # how the splits were made
     verb = "resuming" if resume else "run"
     ui.info(f"{verb} [bold]{run_dir}[/]: task {task.name}, strategy {cfg.instruct.strategy}, target {cfg.target.model}")
-    ledger = Ledger(run_dir / "usage.json", cfg.budget)
-    trace = TraceStore(run_dir / "trace.sqlite")
+    ledger = Ledger(RunLayout(run_dir).usage, cfg.budget)
+    trace = TraceStore(RunLayout(run_dir).trace)
     clients = make_clients(cfg, ledger, trace, llms)
     for role, client in clients.items():
         ui.info(f"  {role:<9} → {describe(client.spec)}")
@@ -328,7 +329,7 @@ def _execute(ctx, resume: bool, started: float) -> int:
 
     cfg, run_dir = ctx.cfg, ctx.run_dir
     resume_cmd = f"lai resume {_run_ref(run_dir)}"
-    conn = sqlite3.connect(run_dir / "state.sqlite", check_same_thread=False)
+    conn = sqlite3.connect(RunLayout(run_dir).state, check_same_thread=False)
     graph = build_graph(ctx, SqliteSaver(conn))
     config = {"configurable": {"thread_id": run_dir.name},
               "recursion_limit": recursion_limit(cfg.loop.max_iterations)}
@@ -338,7 +339,7 @@ def _execute(ctx, resume: bool, started: float) -> int:
         raise KeyboardInterrupt(ctx.interrupted)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    prior_s = read_json(run_dir / "status.json").get("active_s", 0.0)
+    prior_s = read_json(RunLayout(run_dir).status).get("active_s", 0.0)
     write_status(run_dir, "running", resume=resume_cmd)
     try:
         # a run stopped before its first checkpoint (a full disk, a kill) starts over when resumed
@@ -405,7 +406,7 @@ def _finish(run_dir: Path, state: dict, seconds: float) -> None:
     console.print(f"best adapter: {state['best_adapter'] or '(none: the base model stayed best)'}")
     console.print(f"wall time {seconds / 60:.1f} min, peak memory {peak_gib:.2f} GiB; "
                   f"files in {run_dir}")
-    metrics_path = run_dir / "metrics.json"
+    metrics_path = RunLayout(run_dir).metrics
     import json
 
     metrics = json.loads(metrics_path.read_text())
@@ -493,7 +494,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from lai.graph.runs import find_run, read_json, summary
 
     run_dir = find_run(_runs_dir(args), args.run)
-    info, metrics = summary(run_dir), read_json(run_dir / "metrics.json")
+    info, metrics = summary(run_dir), read_json(RunLayout(run_dir).metrics)
     console.print(f"[bold]{info['id']}[/]: task {info['task']}, strategy {info['strategy']}, "
                   f"status {info['status']}")
     if metrics.get("history"):
