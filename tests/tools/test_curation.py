@@ -225,7 +225,9 @@ def test_curation_cost_3000_samples_against_1319_held_out(capsys):
 def test_curate_samples_node_passes_held_out_and_earlier_texts(tmp_path):
     """The loop's curate node: texts of validation/test items and of earlier rounds' kept
     samples reach `curate`, and the counts per reason land in the round's metrics row."""
+    from lai.graph.layout import RoundFiles
     from lai.graph.nodes import curate_samples
+    from lai.graph.state import apply_update
     from lai.tools.jsonl import read_jsonl, write_jsonl
 
     task = ArithTask(n_mining=20, n_validation=14, n_test=14)
@@ -234,7 +236,7 @@ def test_curate_samples_node_passes_held_out_and_earlier_texts(tmp_path):
         (tmp_path / f"iter_{j:03d}").mkdir(exist_ok=True)
         return tmp_path / f"iter_{j:03d}"
 
-    ctx = SimpleNamespace(task=task, iter_dir=iter_dir, items=task.load,
+    ctx = SimpleNamespace(task=task, round=lambda j: RoundFiles(iter_dir(j)), items=task.load,
                           cfg=SimpleNamespace(instruct=SimpleNamespace(budget=50, strategy="le")),
                           ui=SimpleNamespace(info=lambda *a, **k: None))
     earlier, fresh = task.sample(1, seed=5), task.sample(3, seed=6)
@@ -247,8 +249,8 @@ def test_curate_samples_node_passes_held_out_and_earlier_texts(tmp_path):
         {**val, **text_only, "id": "leak", "question": "Please solve: " + val["question"]},
     ]
     write_jsonl(iter_dir(2) / "generated.jsonl", generated)
-    out = curate_samples({"iter_dir": str(iter_dir(2)), "iteration": 2, "current": {"x": 1}},
-                         ctx=ctx)
+    state = {"iter_dir": str(iter_dir(2)), "iteration": 2, "current": {"x": 1}}
+    out = apply_update(state, curate_samples(state, ctx=ctx))  # the round's row, reduced
     reasons = {r["id"]: r["reject_reason"] for r in read_jsonl(iter_dir(2) / "rejected.jsonl")}
     assert reasons["near-earlier"].startswith("near-duplicate of an earlier iteration: of "
                                               f"{earlier[0]['id']} (round 1)")
