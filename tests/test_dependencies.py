@@ -10,6 +10,7 @@ import ast
 import re
 import sys
 import tomllib
+from functools import lru_cache
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def _declared() -> dict[str, set[str]]:
     return groups
 
 
+@lru_cache
 def _imports(folders: tuple[str, ...]) -> dict[str, str]:
     """Top-level third-party module → one file that imports it."""
     found: dict[str, str] = {}
@@ -57,9 +59,14 @@ def _imports(folders: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
+@lru_cache
+def _installed() -> dict[str, list[str]]:
+    return packages_distributions()  # scans every installed distribution: once
+
+
 def _distributions(module: str) -> set[str]:
     """The distributions that provide a top-level module (its own name when none installed does)."""
-    return {_norm(d) for d in packages_distributions().get(module, [])} or {_norm(module)}
+    return {_norm(d) for d in _installed().get(module, [])} or {_norm(module)}
 
 
 @pytest.mark.parametrize("folders, allowed", [
