@@ -54,7 +54,9 @@ def _imports(folders: tuple[str, ...]) -> dict[str, str]:
                          else [])
                 for name in names:
                     top = name.split(".")[0]
-                    if top not in sys.stdlib_module_names and top not in ("lai", "tests", "__future__"):
+                    beside = (path.parent / f"{top}.py").exists()  # a script's own helper module
+                    if top not in sys.stdlib_module_names and top not in ("lai", "tests", "__future__") \
+                            and not beside:
                         found.setdefault(top, str(path.relative_to(ROOT)))
     return found
 
