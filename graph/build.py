@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from langgraph.graph import END, START, StateGraph
@@ -33,14 +34,20 @@ def _node(name: str, fn: Callable, ctx: Context) -> Callable:
         if name in ROUND_NODES and (reason := ctx.stop_reason()):
             return {} if state.get("stop_reason") else {"stop_reason": reason}
         row = ctx.trace.node_started(name, state.get("iteration")) if ctx.trace else None
+        started = time.time()
         try:
             update = fn(state, ctx=ctx)
         except BaseException as e:
             if row is not None:
                 ctx.trace.node_ended(row, error=f"{type(e).__name__}: {e}")
+            if ctx.tracking:
+                ctx.tracking.node_finished(ctx, name, state.get("iteration"), started, None,
+                                           error=f"{type(e).__name__}: {e}")
             raise
         if row is not None:
             ctx.trace.node_ended(row, counts=(update or {}).get("current"))
+        if ctx.tracking:  # the node's trace in MLflow, and the metrics it produced
+            ctx.tracking.node_finished(ctx, name, state.get("iteration"), started, update)
         return update
 
     run.__name__ = name

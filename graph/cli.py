@@ -4,6 +4,8 @@
     lai run config.yaml --strategy lec --max-iterations 2 --set instruct.budget=200
     lai resume RUN                           # continue a killed or interrupted run
     lai runs | lai show RUN | lai trace RUN --errors-only | lai report RUN | lai export RUN --out DIR
+    lai run --plan                           # what a run will cost, before it starts
+    lai show RUN --follow | lai ui RUN       # a live view; the MLflow UI (metrics, traces)
 
 Errors in the config, the flags or the data end with one message naming the file and place
 and exit code 2 (usage errors too); anything else with one line and exit code 1. `--debug`
@@ -117,6 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="any config key, e.g. --set instruct.budget=200 (repeatable)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--plan", action="store_true",
+                     help="print the plan (calls, tokens, cost, training steps, minutes) and stop")
     run.set_defaults(func=cmd_run)
     resume = command("resume", help="continue a run from its last checkpoint")
     resume.add_argument("run", help="run id (under --runs-dir) or run folder")
@@ -129,7 +133,15 @@ def _parser() -> argparse.ArgumentParser:
     show = command("show", help="a run's per-round table, stop reason and best adapter")
     show.add_argument("run", help="run id (under --runs-dir) or run folder")
     show.add_argument("--runs-dir", help=RUNS_DIR_HELP)
+    show.add_argument("--follow", action="store_true",
+                      help="a live view of a run going on (reads only the run folder)")
     show.set_defaults(func=cmd_show)
+    ui = command("ui", help="open the MLflow UI on the runs' tracking store (metrics, traces)")
+    ui.add_argument("run", nargs="?", help="a run whose page to print (default: the runs folder's store)")
+    ui.add_argument("--runs-dir", help=RUNS_DIR_HELP)
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=cmd_ui)
     trace = command("trace", help="node executions and LLM calls of a run")
     trace.add_argument("run", help="run id (under --runs-dir) or run folder")
     trace.add_argument("--runs-dir", help=RUNS_DIR_HELP)
@@ -204,7 +216,7 @@ def _flag_overrides(args: argparse.Namespace) -> dict[str, str]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from lai.graph.config import dump_config, load_config
-    from lai.tools.jsonl import atomic_write_text
+    from lai.tools.jsonl import atomic_write_text, write_json
 
     started = time.time()
     flags = _flag_overrides(args)
@@ -215,10 +227,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise LaiError(f"run {run_id!r} already exists in {cfg.run.runs_dir}; pick another --run-id "
                        f"or continue it with `lai resume {run_id} --runs-dir {cfg.run.runs_dir}`")
     task, llms = _preflight(cfg)  # before the run folder exists
+    plan = _print_plan(cfg, task)
+    if args.plan:
+        return 0
     fresh = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(RunLayout(run_dir).config, dump_config(cfg))
+        write_json(run_dir / "plan.json", plan)
         ctx = _open_run(cfg, run_dir, task, llms, quiet=args.quiet, resume=False)
     except BaseException:
         if fresh:  # nothing ran yet: leave no half-written run behind
@@ -229,7 +245,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from lai.graph.config import load_config
-    from lai.graph.runs import find_run, status_of
+    from lai.graph.plan import actual
+    from lai.graph.runs import find_run, read_json, status_of
 
     started = time.time()
     run_dir = find_run(_runs_dir(args), args.run)
@@ -240,6 +257,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return 0
     cfg = load_config(RunLayout(run_dir).config)
     task, llms = _preflight(cfg)
+    if (plan := read_json(run_dir / "plan.json")).get("rounds"):
+        from lai.graph.plan import plan_table
+
+        console.print(plan_table(plan, actual(run_dir)))
     ctx = _open_run(cfg, run_dir, task, llms, quiet=args.quiet, resume=True)
     return _execute(ctx, resume=True, started=started)
 
@@ -302,7 +323,7 @@ def _open_run(cfg, run_dir: Path, task, llms: dict, quiet: bool, resume: bool):
     hf_logging.disable_progress_bar()  # our own bars say what is loading and why
     # Raised inside transformers/peft when an adapter loads; nothing a user can act on.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-    ui = UI(console, quiet=quiet)
+    ui = UI(console, quiet=quiet, progress_path=run_dir / "progress.json")
     write_json(RunLayout(run_dir).splits, task.split_info())  # how the splits were made
     verb = "resuming" if resume else "run"
     ui.info(f"{verb} [bold]{run_dir}[/]: task {task.name}, strategy {cfg.instruct.strategy}, target {cfg.target.model}")
@@ -315,8 +336,31 @@ def _open_run(cfg, run_dir: Path, task, llms: dict, quiet: bool, resume: bool):
         ui.info("  control run: samples drawn at random from the task, no instructor")
     with console.status("preparing the target model (first use converts it once)"):
         model_path = resolve_model(cfg.target.model, cfg.run.cache_dir)
+    tracking = _open_tracking(cfg, run_dir, ui)
     return Context(cfg=cfg, run_dir=run_dir, task=task, model_path=str(model_path), clients=clients,
-                   ui=ui, ledger=ledger, trace=trace)
+                   ui=ui, ledger=ledger, trace=trace, tracking=tracking)
+
+
+def _open_tracking(cfg, run_dir: Path, ui):
+    """The run's MLflow run (None when `tracking.enabled` is false); says where to see it."""
+    from lai.graph.tracking import Tracker
+
+    with console.status("opening the MLflow tracking store"):
+        tracker = Tracker.open(cfg, run_dir)
+    if tracker:
+        ui.info(f"  tracking  → MLflow run {tracker.run_id} in {tracker.uri} (`lai ui {_run_ref(run_dir)}`)")
+    return tracker
+
+
+def _print_plan(cfg, task) -> dict:
+    """The plan before any work (graph/plan.py): printed, and returned for the run folder."""
+    from lai.graph.plan import make_plan, plan_notes, plan_table
+
+    plan = make_plan(cfg, task)
+    console.print(plan_table(plan))
+    for note in plan_notes(plan, cfg.budget):
+        console.print(f"  {note}", soft_wrap=True)
+    return plan
 
 
 def _execute(ctx, resume: bool, started: float) -> int:
@@ -350,6 +394,8 @@ def _execute(ctx, resume: bool, started: float) -> int:
         if ctx.interrupted or isinstance(e, KeyboardInterrupt):
             reason = ctx.interrupted or str(e) or "SIGINT"
             write_status(run_dir, "interrupted", reason=reason, active_s=prior_s + time.time() - started)
+            if ctx.tracking:
+                ctx.tracking.finish(run_dir, "interrupted")
             console.print(f"[yellow]interrupted[/] ({reason}); the last finished step is "
                           f"checkpointed. Continue with:\n  {resume_cmd}")
             return 130
@@ -358,6 +404,8 @@ def _execute(ctx, resume: bool, started: float) -> int:
                          active_s=prior_s + time.time() - started)
         except OSError:  # a full disk fails this write too; once this process ends it reads interrupted
             pass
+        if ctx.tracking:
+            ctx.tracking.finish(run_dir, "failed")
         console.print(f"[red]run failed[/]; the last finished step is checkpointed. Once the "
                       f"cause is fixed, continue with:\n  {resume_cmd}")
         raise
@@ -368,6 +416,12 @@ def _execute(ctx, resume: bool, started: float) -> int:
     active_s = prior_s + time.time() - started  # a resumed run counts its earlier sessions too
     _finish(run_dir, final, active_s)
     write_status(run_dir, "finished", stop_reason=final.get("stop_reason"), active_s=active_s)
+    if ctx.tracking:
+        with console.status("logging the report and the best adapter to MLflow"):
+            ctx.tracking.finish(run_dir, "finished")
+    from lai.graph.rates import save_rates
+
+    save_rates(cfg, run_dir)  # this machine's speed, for the next run's plan
     return 0
 
 
@@ -494,6 +548,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     from lai.graph.runs import find_run, read_json, summary
 
     run_dir = find_run(_runs_dir(args), args.run)
+    if args.follow:
+        from lai.graph.follow import follow
+
+        follow(console, run_dir)
+        return 0
     info, metrics = summary(run_dir), read_json(RunLayout(run_dir).metrics)
     console.print(f"[bold]{info['id']}[/]: task {info['task']}, strategy {info['strategy']}, "
                   f"status {info['status']}")
@@ -529,9 +588,43 @@ def cmd_show(args: argparse.Namespace) -> int:
     for role, u in (metrics.get("usage") or {}).items():
         console.print(f"  {role}: {u['calls']} calls ({u['cached']} cached, {u['failed']} failed), "
                       f"{u['input_tokens'] + u['output_tokens']} tokens, ${u['cost_usd']:.4f}")
+    if (plan := read_json(run_dir / "plan.json")).get("rounds"):  # runs since the plan existed
+        from lai.graph.plan import actual, plan_table
+
+        console.print(plan_table(plan, actual(run_dir)))
     if info["status"] in ("interrupted", "failed"):
         console.print(f"continue with: lai resume {_run_ref(run_dir)}")
     return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """`mlflow server` on the runs folder's local store (or a run's), in the foreground."""
+    import subprocess
+
+    from lai.graph.runs import find_run, read_json
+    from lai.graph.tracking import RUN_FILE, default_uri, run_page
+
+    runs_dir = _runs_dir(args)
+    info = read_json(find_run(runs_dir, args.run) / RUN_FILE) if args.run else {}
+    if args.run and not info:
+        raise LaiError(f"run {args.run!r} was not tracked (no {RUN_FILE}): it ran with "
+                       f"tracking.enabled=false or before tracking existed")
+    uri = info.get("tracking_uri") or default_uri(runs_dir)
+    base = f"http://{args.host}:{args.port}"
+    if uri.startswith(("http://", "https://")):  # a tracking server of its own: nothing to start
+        console.print(f"this run is tracked by the MLflow server at {uri}: "
+                      + (run_page(uri, info) if info else uri))
+        return 0
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        raise LaiError(f"no MLflow store at {uri}: no tracked run in {runs_dir} yet")
+    console.print(f"MLflow UI at {base}" + (f"; the run: {run_page(base, info)}" if info else "")
+                  + " (Ctrl-C stops it)", soft_wrap=True)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+           "--host", args.host, "--port", str(args.port), "--workers", "1"]
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0
 
 
 def cmd_trace(args: argparse.Namespace) -> int:

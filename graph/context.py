@@ -77,6 +77,8 @@ class Context:
     exception raised while it runs a `__del__` or a C callback; the next node boundary stops."""
     target: Target | None = None
     """Runs and trains the target; None = the real one (`HFTarget` on `model_path`)."""
+    tracking: Any = None
+    """The run's MLflow `Tracker` (`graph/tracking.py`); None = not tracked."""
     _splits: dict[str, list[Item]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -177,7 +177,8 @@ def train(state: LoopState, *, ctx: Context) -> dict:
     write_jsonl(r.train, rows)
     job = {"cfg": cfg.train.model_dump(mode="json"), "model_path": ctx.model_path,
            "train_path": str(r.train), "out_dir": str(r.adapter),
-           "init_adapter": state["best_adapter"], "log_path": str(r.train_log)}
+           "init_adapter": state["best_adapter"], "log_path": str(r.train_log),
+           **(ctx.tracking.training_job(k) if ctx.tracking else {})}  # TRL's curves → MLflow
     with ctx.ui.bar("train LoRA", cfg.train.epochs) as advance:
         done = [0]
 

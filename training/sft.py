@@ -25,6 +25,7 @@ from typing import Any
 from lai.tools.errors import LaiError
 from lai.tools.jsonl import read_jsonl
 from lai.training.config import TrainConfig
+from lai.training.mlflow_log import mlflow_callback
 
 def append_record(path: Path | str, record: dict[str, Any]) -> None:
     """Append one JSON line and flush it at once, for a parent process to tail."""
@@ -288,9 +289,10 @@ def _replace_dir(src: Path, dst: Path) -> None:
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Run one training job given as a dict: `cfg` (TrainConfig fields) plus `train_lora`'s paths."""
+    """Run one training job given as a dict: `cfg` (TrainConfig fields) plus `train_lora`'s paths,
+    and optionally `mlflow` (`tracking_uri`, `run_id`, `prefix`: see `mlflow_log`)."""
     required = {"model_path", "train_path", "out_dir"}
-    known = required | {"cfg", "init_adapter", "log_path"}
+    known = required | {"cfg", "init_adapter", "log_path", "mlflow"}
     if unknown := set(job) - known:
         raise LaiError(f"Unknown training job keys {sorted(unknown)}; expected {sorted(known)}")
     if missing := required - set(job):
@@ -302,6 +304,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         out_dir=job["out_dir"],
         init_adapter=job.get("init_adapter"),
         log_path=job.get("log_path"),
+        callbacks=(mlflow_callback(job["mlflow"]),) if job.get("mlflow") else (),
     )
 
 

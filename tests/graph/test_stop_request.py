@@ -9,7 +9,7 @@ from lai.graph.build import _node
 
 
 def _ctx():
-    return SimpleNamespace(interrupted=None, trace=None, stop_reason=lambda: None)
+    return SimpleNamespace(interrupted=None, trace=None, tracking=None, stop_reason=lambda: None)
 
 
 def test_a_node_runs_when_no_stop_was_asked():
