@@ -194,10 +194,11 @@ def plan_table(plan: dict, done: list[dict] | None = None):
     got = {row["round"]: row for row in (done or [])}
     if done is not None:
         got["total"] = _total(list(got.values())) if got else {}
-    table = Table(title="plan" + (" / actual" if done is not None else ""))
-    for col in ("round", "items", *(f"{r} calls" for r in roles), "tokens in", "tokens out",
-                "cost $", "train steps", "minutes"):
-        table.add_column(col, justify="right")
+    table = Table(title="plan" + (" / actual" if done is not None else ""),
+                  caption="items: answered by the target; a role: its calls; tok: tokens; "
+                          "steps: of training; min: minutes")
+    for col in ("round", "items", *roles, "tok in", "tok out", "$", "steps", "min"):
+        table.add_column(col, justify="right", min_width=len(col))
     for row in plan["rounds"] + [plan["total"]]:
         other = got.get(row["round"]) if done is not None else None
 
