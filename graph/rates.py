@@ -76,9 +76,11 @@ def save_rates(cfg, run_dir: Path) -> dict[str, Any]:
     return entry
 
 
-def measure(run_dir: Path, cfg) -> dict[str, Any]:
-    """Rates from a run folder (see the module docstring); a kind not seen in it is left out."""
-    nodes = finished_nodes(run_dir)
+def measure(run_dir: Path, cfg, upto: int | None = None) -> dict[str, Any]:
+    """Rates from a run folder (see the module docstring); a kind not seen in it is left out.
+    `upto`: only the baseline and rounds up to this one (bench/plan_accuracy.py's hold-out)."""
+    nodes = {key: s for key, s in finished_nodes(run_dir).items()
+             if upto is None or (key[0] != "final_test" and key[1] <= upto)}
     history = read_json(run_dir / "metrics.json").get("history", [])
     kept = {r["iteration"] for r in history if r.get("kept_as_best") and r["iteration"] > 0}
     best = read_json(run_dir / "metrics.json").get("best_iteration") or 0
