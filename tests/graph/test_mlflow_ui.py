@@ -1,11 +1,12 @@
-"""The MLflow UI shows a finished run: `mlflow server` on a free local port (what `lai ui`
-starts), the run's page loaded in headless Chromium (Debian's, driven by playwright): its
+"""The MLflow UI shows a finished run: `lai ui RUN` (an `mlflow server`) on a free local port, the run's page loaded in headless Chromium (Debian's, driven by playwright): its
 metrics, and a node's trace with its LLM call as a span, prompt and reply included.
 Screenshots go to docs/ (mlflow_run.png, mlflow_trace.png). Skipped where Chromium or
 playwright is missing; slow (about a minute: an MLflow server and a browser on 2 cores)."""
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -33,11 +34,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(uri: str, port: int, log: Path) -> subprocess.Popen:
-    """`mlflow server` as `lai ui` starts it; returns once it answers /health."""
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+def _serve(run_dir: Path, port: int, log: Path) -> subprocess.Popen:
+    """`lai ui RUN` (an `mlflow server` in the foreground); returns once it answers /health."""
+    proc = subprocess.Popen([sys.executable, "-m", "lai.graph.cli", "ui", str(run_dir), "--runs-dir",
+                             str(run_dir.parent), "--port", str(port)],
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 180
     while True:
         assert proc.poll() is None, log.read_text()[-2000:]
@@ -56,8 +57,9 @@ def test_the_mlflow_ui_shows_the_runs_metrics_and_a_trace_with_its_spans(tmp_pat
     assert fake_lai(run_args(tmp_path, "ui-run")) == 0
     info = json.loads((tmp_path / "ui-run" / RUN_FILE).read_text())
     port = _free_port()
-    server = _serve(info["tracking_uri"], port, tmp_path / "server.log")
+    server = _serve(tmp_path / "ui-run", port, tmp_path / "server.log")
     page_url = run_page(f"http://127.0.0.1:{port}", info)
+    assert page_url in (tmp_path / "server.log").read_text().replace("\n", "")  # lai ui prints it
     try:
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -84,8 +86,8 @@ def test_the_mlflow_ui_shows_the_runs_metrics_and_a_trace_with_its_spans(tmp_pat
             page.screenshot(path=str(DOCS / "mlflow_trace.png"))
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C: lai ui and its mlflow server
+        server.wait(timeout=60)
     assert (DOCS / "mlflow_run.png").stat().st_size > 20_000
 
 

@@ -95,7 +95,7 @@ def test_every_node_is_a_trace_and_llm_calls_are_its_spans(finished):
 def test_the_end_logs_the_report_and_the_best_adapter(finished):
     client, run, _ = mlflow_run(finished)
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"metrics.json", "plan.json", "config.yaml"} <= names
+    assert {"report.html", "metrics.json", "plan.json", "config.yaml", "usage.json"} <= names
     assert [a.path for a in client.list_artifacts(run.info.run_id, "best_adapter")] == \
         ["best_adapter/fake_adapter.json"]
 
@@ -155,6 +155,25 @@ def test_a_resumed_run_whose_mlflow_run_is_gone_says_so(finished, tmp_path, caps
     assert fake_lai(["resume", str(copy), "--quiet"]) == 2
     out = capsys.readouterr().out
     assert RUN_FILE in out and "tracking.enabled=false" in out
+
+
+def test_lai_ui_says_what_it_cannot_show(finished, tmp_path, capsys):
+    assert fake_lai(["ui", "--runs-dir", str(tmp_path)]) == 2
+    assert "no MLflow store" in capsys.readouterr().out
+    untracked = tmp_path / "untracked"
+    untracked.mkdir()
+    for name in ("config.yaml", "status.json", "metrics.json"):
+        (untracked / name).write_text((finished / name).read_text())
+    assert fake_lai(["ui", "untracked", "--runs-dir", str(tmp_path)]) == 2
+    assert "was not tracked" in capsys.readouterr().out
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    for name in ("config.yaml", "status.json"):
+        (remote / name).write_text((finished / name).read_text())
+    (remote / RUN_FILE).write_text(json.dumps({"tracking_uri": "http://mlflow.example:5000",
+                                               "experiment_id": "3", "run_id": "abc"}))
+    assert fake_lai(["ui", "remote", "--runs-dir", str(tmp_path)]) == 0  # starts nothing
+    assert "http://mlflow.example:5000/#/experiments/3/runs/abc" in capsys.readouterr().out
 
 
 def test_names_and_params_are_valid_for_mlflow():
