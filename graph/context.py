@@ -76,18 +76,21 @@ class Context:
     """The signal that asked the run to stop (SIGINT/SIGTERM). Kept here because Python drops an
     exception raised while it runs a `__del__` or a C callback; the next node boundary stops."""
     target: Target | None = None
-    """Runs and trains the target; None = the real one (`HFTarget` on `model_path`)."""
+    """Runs and trains the target; None = the real one on `model_path`: `HFTarget`, or
+    `VLLMTarget` for `generation.backend: vllm`."""
     tracking: Any = None
     """The run's MLflow `Tracker` (`graph/tracking.py`); None = not tracked."""
     _splits: dict[str, list[Item]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.target is None and self.cfg.generation.backend == "vllm":
-            from lai.graph.vllm_target import VLLMTarget
+            from lai.graph.vllm_target import VLLMTarget, serves_roles
 
             self.target = VLLMTarget(self.model_path, self.cfg.target.dtype, self.cfg.generation,
                                      log_path=self.run_dir / "vllm_server.log",
                                      lora_r=self.cfg.train.lora_r)
+            if serves_roles(self.cfg):  # a local instructor on the same server: up before any call
+                self.target.start()
         elif self.target is None:
             self.target = HFTarget(self.model_path, self.cfg.target.dtype, self.cfg.generation)
 

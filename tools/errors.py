@@ -1,5 +1,9 @@
-"""`LaiError`, the error the CLI prints as a message with exit code 2; and `disk_full`, which
-finds the one environment error it also names in words: a full disk."""
+"""`LaiError`, the error the CLI prints as a message with exit code 2; `disk_full`, which
+finds the one environment error it also names in words: a full disk; and `log_tail`, the log
+excerpt a message quotes when a child process failed."""
+
+from collections import deque
+from pathlib import Path
 
 
 class LaiError(Exception):
@@ -24,3 +28,14 @@ def disk_full(error: BaseException | None) -> BaseException | None:
             return error
         error = error.__cause__ or error.__context__
     return None
+
+
+def log_tail(path: Path, n: int = 30) -> str:
+    """`; last lines of PATH:` and the log's last `n` lines, to end an error message about a
+    child process (the trainer, the vLLM server); "" when the log is missing or empty."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = deque(f, maxlen=n)
+    except OSError:
+        return ""
+    return f"; last lines of {path}:\n" + "".join(lines).rstrip() if lines else ""

