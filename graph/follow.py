@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from lai.graph.rates import _query
+from lai.graph.rates import query_trace
 from lai.graph.runs import read_json, status_of
 
 PROGRESS_FILE = "progress.json"
@@ -23,7 +23,7 @@ PROGRESS_FILE = "progress.json"
 
 def current_node(run_dir: Path) -> dict | None:
     """The node running now (started, not ended), with its round and start time."""
-    rows = _query(run_dir, "SELECT node, iteration, started, counts FROM nodes "
+    rows = query_trace(run_dir, "SELECT node, iteration, started, counts FROM nodes "
                            "WHERE ended IS NULL ORDER BY id DESC LIMIT 1")
     if not rows:
         return None

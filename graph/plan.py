@@ -20,7 +20,7 @@ from typing import Any
 
 from lai.agents.allocation import samples_per_error
 from lai.agents.llm import OFFLINE, model_name
-from lai.graph.rates import _lines, _query, _train_steps, finished_nodes, load_rates
+from lai.graph.rates import count_lines, query_trace, trained_steps, finished_nodes, load_rates
 from lai.graph.runs import read_json
 
 CHARS_PER_TOKEN = 4
@@ -157,22 +157,22 @@ def actual(run_dir: Path) -> list[dict[str, Any]]:
     nodes = finished_nodes(run_dir)
     metrics = read_json(run_dir / "metrics.json")
     rounds = sorted({k for (node, k) in nodes if node not in ("baseline", "final_test")})
-    calls = _query(run_dir, "SELECT node, iteration, role, count(*), sum(input_tokens), "
+    calls = query_trace(run_dir, "SELECT node, iteration, role, count(*), sum(input_tokens), "
                    "sum(output_tokens), sum(cost_usd) FROM llm_calls GROUP BY node, iteration, role")
     rows = []
     for label in (["base"] if ("baseline", 0) in nodes else []) + rounds + (
             ["final"] if any(node == "final_test" for node, _ in nodes) else []):
         if label == "base":
-            seconds, items = nodes[("baseline", 0)], _lines(run_dir / "iter_000" / "eval_validation.jsonl") \
-                + _lines(run_dir / "iter_000" / "eval_test.jsonl")
+            seconds, items = nodes[("baseline", 0)], count_lines(run_dir / "iter_000" / "eval_validation.jsonl") \
+                + count_lines(run_dir / "iter_000" / "eval_test.jsonl")
         elif label == "final":
             seconds = sum(s for (node, _), s in nodes.items() if node == "final_test")
             best = metrics.get("best_iteration") or 0
-            items = _lines(run_dir / f"iter_{best:03d}" / "eval_test.jsonl") if best else 0
+            items = count_lines(run_dir / f"iter_{best:03d}" / "eval_test.jsonl") if best else 0
         else:
             d = run_dir / f"iter_{label:03d}"
             seconds = sum(s for (node, k), s in nodes.items() if k == label and node != "final_test")
-            items = _lines(d / "eval_mining.jsonl") + _lines(d / "eval_validation.jsonl")
+            items = count_lines(d / "eval_mining.jsonl") + count_lines(d / "eval_validation.jsonl")
         mine = [c for c in calls if c[1] == label and c[0] not in ("baseline", "final_test")]
         per_role: dict[str, int] = {}
         for c in mine:
@@ -181,7 +181,7 @@ def actual(run_dir: Path) -> list[dict[str, Any]]:
                "input_tokens": sum(c[4] or 0 for c in mine), "output_tokens": sum(c[5] or 0 for c in mine),
                "cost_usd": round(sum(c[6] or 0 for c in mine), 4), "minutes": round(seconds / 60, 1)}
         if isinstance(label, int):
-            row["train_steps"] = _train_steps(run_dir / f"iter_{label:03d}" / "train_log.jsonl")
+            row["train_steps"] = trained_steps(run_dir / f"iter_{label:03d}" / "train_log.jsonl")
         rows.append(row)
     return rows
 

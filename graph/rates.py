@@ -95,7 +95,7 @@ def measure(run_dir: Path, cfg, upto: int | None = None) -> dict[str, Any]:
                 sums[key][0] += seconds
                 sums[key][1] += items * cfg.generation.max_new_tokens
         elif node == "train":
-            steps = _train_steps(run_dir / f"iter_{k:03d}" / "train_log.jsonl")
+            steps = trained_steps(run_dir / f"iter_{k:03d}" / "train_log.jsonl")
             if steps:
                 sums["train"][0] += seconds
                 sums["train"][1] += steps * cfg.train.batch_size * cfg.train.grad_accum
@@ -109,13 +109,13 @@ def measure(run_dir: Path, cfg, upto: int | None = None) -> dict[str, Any]:
 def finished_nodes(run_dir: Path) -> dict[tuple[str, int], float]:
     """(node, round) → seconds of its last finished, error-free execution (baseline: round 0)."""
     out = {}
-    for node, iteration, seconds in _query(run_dir, "SELECT node, iteration, seconds FROM nodes "
+    for node, iteration, seconds in query_trace(run_dir, "SELECT node, iteration, seconds FROM nodes "
                                            "WHERE ended IS NOT NULL AND error IS NULL ORDER BY id"):
         out[(node, 0 if node == "baseline" else iteration or 0)] = seconds
     return out
 
 
-def _query(run_dir: Path, sql: str, params: tuple = ()) -> list[tuple]:
+def query_trace(run_dir: Path, sql: str, params: tuple = ()) -> list[tuple]:
     """Read the run's trace (read-only: the run may be going on in another process)."""
     path = run_dir / "trace.sqlite"
     if not path.exists():
@@ -132,12 +132,12 @@ def _query(run_dir: Path, sql: str, params: tuple = ()) -> list[tuple]:
 def _eval_items(run_dir: Path, node: str, k: int, best: int) -> int:
     if node == "baseline":
         d = run_dir / "iter_000"
-        return _lines(d / "eval_validation.jsonl") + _lines(d / "eval_test.jsonl")
+        return count_lines(d / "eval_validation.jsonl") + count_lines(d / "eval_test.jsonl")
     folder = run_dir / f"iter_{(best if node == 'final_test' else k):03d}"
-    return _lines(folder / _EVALS[node])
+    return count_lines(folder / _EVALS[node])
 
 
-def _lines(path: Path) -> int:
+def count_lines(path: Path) -> int:
     try:
         with open(path, "rb") as f:
             return sum(1 for line in f if line.strip())
@@ -145,7 +145,7 @@ def _lines(path: Path) -> int:
         return 0
 
 
-def _train_steps(log_path: Path) -> int:
+def trained_steps(log_path: Path) -> int:
     try:
         lines = log_path.read_text().splitlines()
     except FileNotFoundError:
@@ -161,7 +161,7 @@ def _call_rates(run_dir: Path, nodes: dict[tuple[str, int], float]) -> dict[str,
     for (node, k), seconds in nodes.items():
         if node not in ("instruct", "generate"):
             continue
-        rows = _query(run_dir, "SELECT model, count(*) FROM llm_calls WHERE node = ? AND "
+        rows = query_trace(run_dir, "SELECT model, count(*) FROM llm_calls WHERE node = ? AND "
                       "iteration = ? AND cached = 0 GROUP BY model", (node, k))
         if len(rows) == 1 and rows[0][1]:
             total = per_model.setdefault(rows[0][0], [0.0, 0.0])
